@@ -24,6 +24,8 @@ INSTALL_REQUIRES = [
     "scipy",
     "scikit-learn",
     "tqdm",
+    "pyyaml",  # dgl 2.1 imports it (graphbolt) without declaring it
+    "psutil",
 ]
 
 

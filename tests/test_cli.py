@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dgl")
+
+from dgl_ltd.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_eval_logits_reproduces_paper_teacher(capsys, data_dir):
+    code, out, _ = run_cli(capsys, "eval-logits", "--dataset", "cora", "--protocol", "ltd", "--logits",
+                           str(data_dir / "ltd_teacher_logits" / "cora" / "GCN.txt"), "--data-dir", str(data_dir), "--json")
+    assert code == 0
+    assert last_json(out)["test_acc"] == pytest.approx(0.8534, abs=5e-5)
+
+
+def test_teacher_json_with_seeds(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "teacher", "--model", "sgc", "--seeds", "0,1", "--max-epochs", "30",
+                           "--json", "--quiet", "--out", str(tmp_path))
+    assert code == 0
+    res = last_json(out)
+    assert len(res["per_seed"]) == 2 and res["test_acc"] > 0.6 and "test_acc_std" in res
+    logits = np.loadtxt(tmp_path / "sgc_seed1.txt")
+    assert logits.shape == (2485, 7) and (tmp_path / "sgc_seed0.pt").is_file()
+
+
+def test_distill_json(capsys, tmp_path):
+    temps = tmp_path / "tau.txt"
+    code, out, _ = run_cli(capsys, "distill", "--method", "ltd", "--teacher-model", "sgc", "--model", "sgc",
+                           "--max-epochs", "25", "--warmup", "5", "--json", "--quiet", "--save-temperatures", str(temps))
+    assert code == 0
+    res = last_json(out)
+    assert res["method"] == "ltd" and 0 < res["test_acc"] <= 1 and res["seconds_per_epoch"] > 0
+    assert np.loadtxt(temps).shape == (2485,)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["eval-logits", "--dataset", "nope", "--logits", "x.txt"], "unknown dataset 'nope'"),
+    (["teacher", "--model", "mlp3"], "unknown model 'mlp3'"),
+    (["teacher", "--data-dir", "/definitely/not/here"], "does not exist"),
+    (["distill", "--dataset", "citeseer"], "needs a data folder"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_logits_shape_and_nan_errors(capsys, tmp_path):
+    wrong = tmp_path / "wrong.txt"
+    np.savetxt(wrong, np.zeros((10, 7)))
+    code, _, err = run_cli(capsys, "eval-logits", "--logits", str(wrong))
+    assert code == 2 and "have shape (10, 7) but the graph needs (2485, 7)" in err
+    nan = tmp_path / "nan.txt"
+    arr = np.zeros((2485, 7))
+    arr[0, 0] = np.inf
+    np.savetxt(nan, arr)
+    code, _, err = run_cli(capsys, "distill", "--teacher-logits", str(nan), "--quiet")
+    assert code == 2 and "NaN/Inf" in err
+
+
+def test_nan_features_exit_2(capsys, tmp_path, data_dir):
+    src = np.load(data_dir / "npz" / "cora.npz")
+    arrays = {k: src[k] for k in src.files}
+    arrays["attr_data"] = arrays["attr_data"].copy()
+    arrays["attr_data"][5] = np.nan
+    (tmp_path / "npz").mkdir()
+    np.savez(tmp_path / "npz" / "cora.npz", **arrays)
+    code, _, err = run_cli(capsys, "teacher", "--data-dir", str(tmp_path), "--quiet")
+    assert code == 2 and "NaN/Inf" in err
+
+
+def test_empty_split_exit_2(capsys, tmp_path, data_dir):
+    # a dataset whose classes are too small for 20/20/10 per class gives an empty-split error, not a crash
+    src = np.load(data_dir / "npz" / "cora.npz")
+    arrays = {k: src[k] for k in src.files}
+    labels = arrays["labels"].copy()
+    labels[labels == 6] = 5
+    labels[np.flatnonzero(labels == 5)[:3]] = 6  # class 6 now has 3 nodes
+    arrays["labels"] = labels
+    (tmp_path / "npz").mkdir()
+    np.savez(tmp_path / "npz" / "cora.npz", **arrays)
+    code, _, err = run_cli(capsys, "teacher", "--data-dir", str(tmp_path), "--quiet")
+    assert code == 2 and "class 6 has only" in err
+
+
+def test_argparse_errors_exit_2_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "dgl_ltd.cli", "distill", "--method", "magic"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "invalid choice" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "dgl_ltd.cli", "teacher", "--seeds", "a,b"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "seeds must be comma-separated integers" in proc.stderr
