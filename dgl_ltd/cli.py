@@ -1,0 +1,219 @@
+"""The ``dgl-ltd`` command: train teachers, score logits files, distill (LTD, LTD-S, FT, KD).
+
+Every sub-command takes ``--data-dir``, ``--protocol``, ``--json`` (one JSON object with the figures
+as the last stdout line) and ``--quiet`` (no progress bars). Bad input prints one line naming the
+problem and the fix on stderr and exits with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from .errors import UserInputError
+
+DEFAULT_DATASET = "cora"
+
+
+def _seeds(text: str) -> list:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("give at least one seed, e.g. --seeds 0,1,2")
+    return seeds
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default: the built-in cora)")
+    parser.add_argument("--data-dir", default=None, help="data folder (default: $DGL_LTD_DATA; none: built-in cora only)")
+    parser.add_argument("--protocol", choices=("ltd", "random"), default="ltd", help="split protocol (default: ltd)")
+    parser.add_argument("--split-seed", type=int, default=0, help="split seed for --protocol random")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the figures last")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dgl-ltd", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    teacher = sub.add_parser("teacher", help="train teacher models (Adam, early stopping on validation)")
+    _common(teacher)
+    teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii")
+    teacher.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default: 0)")
+    teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.txt) and weights (.pt)")
+    teacher.add_argument("--max-epochs", type=int, default=600)
+    teacher.add_argument("--patience", type=int, default=50)
+    teacher.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model)")
+    teacher.add_argument("--weight-decay", type=float, default=None, help="default: per model")
+
+    evaluate = sub.add_parser("eval-logits", help="score an N x C logits file on the test mask")
+    _common(evaluate)
+    evaluate.add_argument("--logits", required=True, help="logits file (text rows, .npy or .pt)")
+
+    distill = sub.add_parser("distill", help="distill a teacher into a student of the same architecture")
+    _common(distill)
+    distill.add_argument("--model", default="gcn", help="student (and teacher) architecture")
+    distill.add_argument("--method", choices=("ltd", "ltd-s", "ft", "kd"), default="ltd")
+    source = distill.add_mutually_exclusive_group()
+    source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
+    source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
+    distill.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated student seeds (default: 0)")
+    distill.add_argument("--settings", choices=("tuned", "paper"), default="tuned",
+                         help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
+    for flag, kind in (("lam", float), ("temperature", float), ("k", float), ("alpha", float), ("beta", float),
+                       ("init-tau", float), ("warmup", int), ("max-epochs", int), ("patience", int),
+                       ("meta-every", int), ("meta-nodes", int)):
+        distill.add_argument(f"--{flag}", type=kind, default=None)
+    distill.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
+    distill.add_argument("--reduction", choices=("mean", "sum"), default=None)
+    distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (seed 0) here")
+    return parser
+
+
+def _summary(accs: list, extra: dict) -> dict:
+    mean = sum(accs) / len(accs)
+    out = {"test_acc": round(mean, 6)}
+    if len(accs) > 1:
+        std = math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1))
+        out["test_acc_std"] = round(std, 6)
+        out["per_seed"] = [round(a, 6) for a in accs]
+    out.update(extra)
+    return out
+
+
+def _graph(args):
+    from .data import load_dataset
+
+    return load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed)
+
+
+def cmd_eval_logits(args) -> dict:
+    from .data import accuracy, load_logits
+
+    graph = _graph(args)
+    logits = load_logits(args.logits, graph)
+    nd = graph.ndata
+    return {"test_acc": round(accuracy(logits, nd["label"], nd["test_mask"]), 6),
+            "val_acc": round(accuracy(logits, nd["label"], nd["val_mask"]), 6)}
+
+
+def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = None):
+    import torch
+    import numpy as np
+
+    from .models import build_model, canonical_model_name
+    from .training import TEACHER_DEFAULTS, set_seed, train_teacher
+
+    name = canonical_model_name(model_name)
+    opts = dict(TEACHER_DEFAULTS[name])
+    if getattr(args, "lr", None) is not None:
+        opts["lr"] = args.lr
+    if getattr(args, "weight_decay", None) is not None:
+        opts["weight_decay"] = args.weight_decay
+    results = []
+    for seed in seeds:
+        set_seed(seed)
+        model = build_model(name, graph.ndata["feat"].shape[1], int(graph.ndata["label"].max()) + 1)
+        res = train_teacher(model, graph, seed=seed, show_progress=not args.quiet,
+                            max_epochs=getattr(args, "max_epochs", None) or 600,
+                            patience=getattr(args, "patience", None) or 50, **opts)
+        if out_dir:
+            path = Path(out_dir)
+            path.mkdir(parents=True, exist_ok=True)
+            np.savetxt(path / f"{name}_seed{seed}.txt", res.logits.numpy(), fmt="%.6f", delimiter="\t")
+            torch.save(res.model.state_dict(), path / f"{name}_seed{seed}.pt")
+        results.append(res)
+    return results
+
+
+def cmd_teacher(args) -> dict:
+    graph = _graph(args)
+    results = _teachers(args, graph, args.model, args.seeds, args.out)
+    for seed, res in zip(args.seeds, results):
+        if not args.json:
+            print(f"seed {seed}: test_acc {res.test_acc:.4f} val_acc {res.val_acc:.4f} best epoch {res.best_epoch}")
+    return _summary([r.test_acc for r in results], {"model": args.model, "dataset": args.dataset})
+
+
+def _teacher_logits(args, graph, model: str):
+    from .data import DATASETS, PAPER_NAMES, canonical_name, load_logits, resolve_data_dir
+    from .models import PAPER_NAMES as MODEL_FILES
+
+    if args.teacher_logits:
+        return load_logits(args.teacher_logits, graph), args.teacher_logits
+    if args.teacher_model:
+        res = _teachers(args, graph, args.teacher_model, [0])[0]
+        return res.logits, f"trained {args.teacher_model} (seed 0, test_acc {res.test_acc:.4f})"
+    data_dir = resolve_data_dir(args.data_dir)
+    dataset = canonical_name(args.dataset)
+    if data_dir is not None and args.protocol == "ltd":
+        path = data_dir / "ltd_teacher_logits" / PAPER_NAMES.get(dataset, dataset) / f"{MODEL_FILES[model]}.txt"
+        if path.is_file():
+            return load_logits(path, graph), str(path)
+    res = _teachers(args, graph, model, [0])[0]
+    return res.logits, f"trained {model} (seed 0, test_acc {res.test_acc:.4f})"
+
+
+def cmd_distill(args) -> dict:
+    from .data import accuracy, canonical_name
+    from .distillers import Distiller, paper_config, tuned_config
+    from .models import build_model, canonical_model_name
+    from .training import set_seed
+
+    model = canonical_model_name(args.model)
+    dataset = canonical_name(args.dataset)
+    graph = _graph(args)
+    teacher, source = _teacher_logits(args, graph, model)
+    nd = graph.ndata
+    teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
+    config = paper_config(model, dataset, args.method) if args.settings == "paper" else tuned_config(model, dataset, args.method)
+    for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
+                "meta_every", "meta_nodes", "optimizer", "reduction"):
+        value = getattr(args, key)
+        if value is not None:
+            config[key] = value
+    config["show_progress"] = not args.quiet
+    accs, per_epoch, results = [], [], []
+    for seed in args.seeds:
+        set_seed(seed)
+        student = build_model(model, nd["feat"].shape[1], teacher.shape[1])
+        res = Distiller(student, args.method, **config).fit(graph, teacher, seed=seed)
+        accs.append(res.test_acc)
+        per_epoch.append(res.seconds_per_epoch)
+        results.append(res)
+        if not args.json:
+            print(f"seed {seed}: test_acc {res.test_acc:.4f} (teacher {teacher_acc:.4f}) val_acc {res.val_acc:.4f} "
+                  f"epochs {res.epochs} tau mean {float(res.temperatures.mean()):.3f}")
+    if args.save_temperatures:
+        results[0].save_temperatures(args.save_temperatures)
+    return _summary(accs, {"teacher_test_acc": round(teacher_acc, 6), "method": args.method, "model": model,
+                           "dataset": dataset, "teacher": source,
+                           "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6)})
+
+
+COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": cmd_distill}
+
+
+def main(argv: list | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = COMMANDS[args.command](args)
+    except UserInputError as exc:
+        print(f"dgl-ltd: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"dgl-ltd: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(" ".join(f"{k}={v}" for k, v in result.items() if k != "per_seed"))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Distill a pretrained GNN into a student: LTD (learned node temperatures), LTD-S, FT and KD.
+
+All four methods share the student optimiser, the early stopping (validation accuracy, patience
+50, at most 600 epochs, best student restored) and the distillation loss
+``KD(softmax(t / tau), student) + lam * CE(V_L^D)``; they differ in tau:
+
+* ``kd``: tau = 1 for every node;
+* ``ft``: one global temperature;
+* ``ltd``: tau_v from a :class:`~dgl_ltd.temperature.TemperatureNet`, learned every epoch (after
+  a warm-up) to lower the V_L^E loss of the student after its distillation step (the
+  meta-gradient of :mod:`dgl_ltd.metagrad`);
+* ``ltd-s``: the scalable variant: the same meta-gradient, but only every ``meta_every`` epochs
+  and on a sample of ``meta_nodes`` nodes; in between, the temperatures are held fixed and the
+  epoch costs what a KD epoch costs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+from torch import nn
+
+from .data import accuracy, check_finite
+from .entropy import neighbourhood_entropy
+from .errors import UserInputError
+from .losses import check_reduction, distill_loss, eval_loss, kd_grad_tau_sensitivity, kd_node_weight
+from .metagrad import capture_rng, directional_logits, step_jacobian, temperature_meta_gradient
+from .temperature import TemperatureNet
+from .training import EarlyStopping, check_mask, progress, set_seed
+
+METHODS = ("ltd", "ltd-s", "ft", "kd")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class DistillConfig:
+    """Settings of a :class:`Distiller` (every field can be passed to it as a keyword).
+
+    ``alpha`` is the student's learning rate, ``beta`` the temperature network's; ``optimizer``
+    applies to both (``'sgd'`` with ``reduction='sum'`` is the paper's setting, see
+    :func:`paper_config`).
+    """
+
+    method: str = "ltd"
+    lam: float = 1.0
+    temperature: float = 1.0
+    k: float = 2.0
+    init_tau: float | None = 1.0
+    alpha: float = 0.01
+    beta: float = 0.01
+    optimizer: str = "adam"
+    weight_decay: float = 5e-4
+    temp_weight_decay: float = 0.0
+    reduction: str = "mean"
+    warmup: int = 20
+    max_epochs: int = 600
+    patience: int = 50
+    temp_hidden: int = 64
+    temp_dropout: float = 0.0
+    fd_eps: float = 1e-3
+    meta_every: int = 8
+    meta_nodes: int | None = None
+    show_progress: bool = True
+
+    def validate(self) -> "DistillConfig":
+        if self.method not in METHODS:
+            raise UserInputError(f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserInputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        check_reduction(self.reduction)
+        for name in ("alpha", "beta", "k", "fd_eps"):
+            if not getattr(self, name) > 0:
+                raise UserInputError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.temperature == 0:
+            raise UserInputError("temperature must be non-zero; use e.g. --temperature 1")
+        if self.lam < 0:
+            raise UserInputError(f"lam must be >= 0, got {self.lam!r}")
+        for name in ("max_epochs", "patience", "meta_every"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.warmup < 0:
+            raise UserInputError(f"warmup must be >= 0, got {self.warmup!r}")
+        if self.meta_nodes is not None and self.meta_nodes < 1:
+            raise UserInputError(f"meta_nodes must be >= 1 or None, got {self.meta_nodes!r}")
+        return self
+
+
+@dataclass
+class DistillResult:
+    """The outcome of :meth:`Distiller.fit`; ``temperatures`` are those of the best epoch (N,)."""
+
+    student: nn.Module
+    logits: torch.Tensor
+    temperatures: torch.Tensor
+    val_acc: float
+    test_acc: float
+    best_epoch: int
+    epochs: int
+    seconds: float
+    seconds_per_epoch: float
+    config: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+    def save_temperatures(self, path: str) -> None:
+        """Write the learned temperatures, one per node, as text."""
+        import numpy as np
+
+        np.savetxt(path, self.temperatures.detach().cpu().numpy(), fmt="%.6f")
+
+
+class Distiller:
+    r"""Distil teacher logits into any DGL ``nn.Module`` student with ``forward(graph, feat)``.
+
+    Parameters
+    ----------
+    student : nn.Module
+        Called as ``student(graph, feat)`` and returning (N, C) logits. It is trained in place.
+    method : {'ltd', 'ltd-s', 'ft', 'kd'}
+        See the module docstring.
+    **config
+        Any field of :class:`DistillConfig` (``lam``, ``alpha``, ``beta``, ``k``, ...).
+
+    Examples
+    --------
+    >>> from dgl_ltd.data import load_dataset
+    >>> from dgl_ltd.models import GCN
+    >>> from dgl_ltd import Distiller
+    >>> g = load_dataset("cora")
+    >>> teacher = GCN(g.ndata["feat"].shape[1], 7)   # any trained model's logits will do
+    >>> t = teacher(g, g.ndata["feat"]).detach()
+    >>> res = Distiller(GCN(g.ndata["feat"].shape[1], 7), "ltd", max_epochs=3, warmup=1,
+    ...                 show_progress=False).fit(g, t)
+    >>> res.temperatures.shape
+    torch.Size([2485])
+    """
+
+    def __init__(self, student: nn.Module, method: str = "ltd", **config):
+        if not isinstance(student, nn.Module):
+            raise UserInputError(f"student must be a torch.nn.Module, got {type(student).__name__}")
+        unknown = set(config) - set(DistillConfig.__dataclass_fields__)
+        if unknown:
+            raise UserInputError(f"unknown option(s) {sorted(unknown)}; see dgl_ltd.distillers.DistillConfig")
+        self.student = student
+        self.config = DistillConfig(method=method, **config).validate()
+
+    def _optimizer(self, params, lr: float, weight_decay: float):
+        if self.config.optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+
+    def fit(
+        self,
+        graph,
+        teacher_logits: torch.Tensor,
+        feat: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        distill_mask: torch.Tensor | None = None,
+        temp_mask: torch.Tensor | None = None,
+        val_mask: torch.Tensor | None = None,
+        test_mask: torch.Tensor | None = None,
+        seed: int = 0,
+    ) -> DistillResult:
+        """Run the distillation; arguments left as None come from ``graph.ndata``.
+
+        ``teacher_logits`` (N, C) are the pretrained model's logits; ``distill_mask`` is V_L^D
+        (label loss), ``temp_mask`` V_L^E (temperature learning, LTD only), ``val_mask`` the
+        early-stopping nodes; ``test_mask`` is optional and only scored.
+        """
+        cfg = self.config
+        nd = graph.ndata
+        feat = nd["feat"] if feat is None else feat
+        labels = nd["label"] if labels is None else labels
+        distill_mask = check_mask(nd["distill_mask"] if distill_mask is None else distill_mask, "distill_mask")
+        val_mask = check_mask(nd["val_mask"] if val_mask is None else val_mask, "val_mask")
+        learns = cfg.method in ("ltd", "ltd-s")
+        if learns:
+            temp_mask = check_mask(nd["temp_mask"] if temp_mask is None else temp_mask, "temp_mask")
+        if test_mask is None and "test_mask" in nd:
+            test_mask = nd["test_mask"]
+        n = graph.num_nodes()
+        if teacher_logits.dim() != 2 or teacher_logits.shape[0] != n:
+            raise UserInputError(
+                f"teacher logits have shape {tuple(teacher_logits.shape)} but the graph has {n} nodes; pass N x C logits"
+            )
+        check_finite(teacher_logits, "teacher logits")
+        check_finite(feat, "node features")
+        teacher = teacher_logits.detach().to(feat.device, feat.dtype)
+
+        set_seed(seed)
+        student = self.student
+        names = [name for name, p in student.named_parameters() if p.requires_grad]
+        params = [p for p in student.parameters() if p.requires_grad]
+        optimizer = self._optimizer(params, cfg.alpha, cfg.weight_decay)
+        weight = kd_node_weight(n, cfg.reduction)
+        if cfg.method == "ft":
+            fixed_tau = torch.full((n,), float(cfg.temperature), dtype=feat.dtype, device=feat.device)
+        else:
+            fixed_tau = torch.ones(n, dtype=feat.dtype, device=feat.device)
+        if learns:
+            entropy = neighbourhood_entropy(graph, teacher).to(feat.dtype)
+            temp_net = TemperatureNet(teacher.shape[1], cfg.k, cfg.temp_hidden, cfg.temp_dropout, cfg.init_tau).to(
+                feat.device, feat.dtype)
+            temp_opt = self._optimizer(temp_net.parameters(), cfg.beta, cfg.temp_weight_decay)
+            generator = torch.Generator().manual_seed(seed)
+        stopper = EarlyStopping(cfg.patience)
+        history = []
+        start = time.perf_counter()
+        tau = fixed_tau
+        epoch = 0
+        for epoch in progress(range(cfg.max_epochs), cfg.show_progress, cfg.method):
+            student.train()
+            rng = capture_rng(feat.device)
+            logits = student(graph, feat)
+            learn = learns and learn_epoch(epoch, cfg)
+            if learns and (learn or cfg.method == "ltd" or epoch == 0):
+                tau = temp_net(logits, entropy)
+            loss = distill_loss(logits, teacher, tau.detach(), labels, distill_mask, cfg.lam, cfg.reduction)
+            optimizer.zero_grad()
+            loss.backward()
+            old = [p.detach().clone() for p in params] if learn else None
+            optimizer.step()
+            if learn:
+                after, meta = self._learn_temperatures(
+                    graph, feat, labels, temp_mask, teacher, tau, weight, names, params, old, optimizer, rng,
+                    temp_opt, generator)
+            else:
+                after, meta = None, None
+            val_logits = after if after is not None else _eval_logits(student, graph, feat)
+            val_acc = accuracy(val_logits, labels, val_mask)
+            val_loss = float(eval_loss(val_logits, labels, val_mask))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the distillation loss became {float(loss)} at epoch {epoch}; lower alpha or use reduction='mean'"
+                )
+            history.append({"epoch": epoch, "loss": float(loss), "val_acc": val_acc, "val_loss": val_loss,
+                            "tau_mean": float(tau.mean()), "tau_std": float(tau.std()) if n > 1 else 0.0,
+                            "meta_grad_norm": meta})
+            if stopper.step(epoch, val_acc, val_loss, student, extra=tau.detach().clone()):
+                break
+        seconds = time.perf_counter() - start
+        stopper.restore(student)
+        logits = _eval_logits(student, graph, feat)
+        test_acc = accuracy(logits, labels, test_mask) if test_mask is not None and test_mask.any() else float("nan")
+        temperatures = stopper.extra if stopper.extra is not None else tau.detach()
+        return DistillResult(student, logits, temperatures, stopper.best_acc, test_acc, stopper.best_epoch,
+                             epoch + 1, seconds, seconds / (epoch + 1), asdict(cfg), history)
+
+    def _learn_temperatures(self, graph, feat, labels, temp_mask, teacher, tau, weight, names, params, old,
+                            optimizer, rng, temp_opt, generator):
+        """One learning step of the temperature network; returns the student's eval-mode logits at theta'."""
+        cfg = self.config
+        student = self.student
+        directions = step_jacobian(optimizer, params, old)
+        student.eval()
+        after = student(graph, feat)
+        loss_eval = eval_loss(after, labels, temp_mask, cfg.reduction)
+        grads = torch.autograd.grad(loss_eval, params, allow_unused=True)
+        direction = [d * (g if g is not None else torch.zeros_like(d)) for d, g in zip(directions, grads)]
+        student.train()
+        jvp = directional_logits(student, names, old, direction, rng, graph, feat, cfg.fd_eps)
+        sens = kd_grad_tau_sensitivity(teacher, tau, weight)
+        meta = temperature_meta_gradient(jvp, sens)
+        if cfg.method == "ltd-s" and cfg.meta_nodes is not None and cfg.meta_nodes < meta.shape[0]:
+            keep = torch.randperm(meta.shape[0], generator=generator)[: cfg.meta_nodes].to(meta.device)
+            sampled = torch.zeros_like(meta)
+            sampled[keep] = meta[keep] * (meta.shape[0] / cfg.meta_nodes)
+            meta = sampled
+        temp_opt.zero_grad()
+        tau.backward(meta.to(tau.dtype))
+        temp_opt.step()
+        return after.detach(), float(meta.norm())
+
+
+def learn_epoch(epoch: int, cfg: DistillConfig) -> bool:
+    """Whether the temperature network learns at ``epoch`` (every epoch after warm-up for LTD)."""
+    if cfg.method == "ltd":
+        return epoch >= cfg.warmup
+    return epoch >= cfg.warmup and (epoch - cfg.warmup) % cfg.meta_every == 0
+
+
+def _eval_logits(student: nn.Module, graph, feat: torch.Tensor) -> torch.Tensor:
+    student.eval()
+    with torch.no_grad():
+        out = student(graph, feat)
+    student.train()
+    return out
+
+
+def paper_config(model: str, dataset: str, method: str = "ltd") -> dict:
+    """The paper's published settings for a cell as :class:`DistillConfig` keywords.
+
+    LTD: SGD for student and temperatures with learning rates alpha and beta on summed losses,
+    range k, label weight lambda, random temperature-network initialisation. FT: the paper's
+    global temperature and lambda. Raises when the cell was not published.
+    """
+    from .hparams import ft_hparams, ltd_hparams
+
+    if method in ("ltd", "ltd-s"):
+        cell = ltd_hparams(model, dataset)
+        if cell is None:
+            raise UserInputError(f"the paper publishes no LTD settings for {model} on {dataset}; pass them explicitly")
+        return dict(cell, optimizer="sgd", reduction="sum", init_tau=None, weight_decay=0.0)
+    if method == "ft":
+        cell = ft_hparams(model, dataset)
+        if cell is None:
+            raise UserInputError(f"the paper publishes no FT settings for {model} on {dataset}; pass them explicitly")
+        return cell
+    return {}
+
+
+def tuned_config(model: str, dataset: str, method: str = "ltd") -> dict:
+    """This package's default settings for a cell (Adam, mean losses); see ``benchmarks/reproduce.py``."""
+    return {}
