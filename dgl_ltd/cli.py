@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
     for flag, kind in (("lam", float), ("temperature", float), ("k", float), ("alpha", float), ("beta", float),
                        ("init-tau", float), ("warmup", int), ("max-epochs", int), ("patience", int),
-                       ("meta-every", int), ("meta-nodes", int)):
+                       ("meta-every", int)):
         distill.add_argument(f"--{flag}", type=kind, default=None)
     distill.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
     distill.add_argument("--reduction", choices=("mean", "sum"), default=None)
@@ -170,9 +170,9 @@ def cmd_distill(args) -> dict:
     teacher, source = _teacher_logits(args, graph, model)
     nd = graph.ndata
     teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
-    config = paper_config(model, dataset, args.method) if args.settings == "paper" else tuned_config(model, dataset, args.method)
+    config = paper_config(model, dataset, args.method) if args.settings == "paper" else tuned_config(model, dataset, args.method, graph)
     for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
-                "meta_every", "meta_nodes", "optimizer", "reduction"):
+                "meta_every", "optimizer", "reduction"):
         value = getattr(args, key)
         if value is not None:
             config[key] = value

@@ -1,0 +1,82 @@
+"""Seconds per epoch of KD, FT, LTD and LTD-S, side by side, on one dataset (default amazon-computers).
+
+Each repeat runs every method for a fixed number of epochs (no early stopping: patience larger
+than the run; the temperatures learn from epoch ``--warmup`` on), interleaving the methods so that
+background load hits them alike; the figure is the median over repeats of each run's mean seconds
+per epoch (the distiller's whole-run mean, so start-up costs are included alike for all methods).
+
+Usage: python benchmarks/epoch_cost.py [--dataset amazon-computers] [--models gcn,gat] [--epochs 30]
+       [--repeats 3] [--threads 2]
+Writes benchmarks/results/epoch_cost_<dataset>.md.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch
+
+from common import RESULTS, data_dir, git_commit, machine
+
+from dgl_ltd.data import PAPER_NAMES, load_dataset, load_logits
+from dgl_ltd.distillers import Distiller, tuned_config
+from dgl_ltd.models import PAPER_NAMES as MODEL_FILES, build_model
+from dgl_ltd.training import set_seed
+
+METHODS = ["kd", "ft", "ltd", "ltd-s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", default="amazon-computers")
+    parser.add_argument("--models", default="gcn,gat")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    graph = load_dataset(args.dataset, data_dir())
+    rows = []
+    for model in args.models.split(","):
+        path = data_dir() / "ltd_teacher_logits" / PAPER_NAMES.get(args.dataset, args.dataset) / f"{MODEL_FILES[model]}.txt"
+        teacher = load_logits(path, graph)
+        times = {m: [] for m in METHODS}
+        for repeat in range(args.repeats):
+            for method in METHODS:
+                config = tuned_config(model, args.dataset, method, graph)
+                config.update(max_epochs=args.epochs, patience=10 * args.epochs, show_progress=False)
+                if method.startswith("ltd"):
+                    config["warmup"] = args.warmup
+                set_seed(repeat)
+                student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])
+                res = Distiller(student, method, **config).fit(graph, teacher, seed=repeat)
+                times[method].append(res.seconds_per_epoch)
+                print(model, method, repeat, f"{res.seconds_per_epoch:.4f}", flush=True)
+        med = {m: statistics.median(v) for m, v in times.items()}
+        rows.append((model, med))
+    lines = [
+        f"# Seconds per epoch on {args.dataset}",
+        "",
+        f"Command: `python benchmarks/epoch_cost.py --dataset {args.dataset} --models {args.models} "
+        f"--epochs {args.epochs} --repeats {args.repeats} --threads {args.threads}` (commit {git_commit()}).",
+        f"Machine: {machine()}.",
+        "",
+        f"{args.epochs} epochs per run (temperatures learned from epoch {args.warmup}), methods interleaved,",
+        f"median over {args.repeats} repeats of each run's mean seconds per epoch (including the per-epoch",
+        "validation pass that early stopping needs). LTD-S: meta-gradient every `meta_every` epochs",
+        "(tuned_config's default) on all nodes.",
+        "",
+        "| model | KD | FT | LTD | LTD-S | LTD / KD | LTD / LTD-S |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for model, med in rows:
+        lines.append(f"| {model} | {med['kd']:.4f} | {med['ft']:.4f} | {med['ltd']:.4f} | {med['ltd-s']:.4f} | "
+                     f"{med['ltd'] / med['kd']:.2f} | {med['ltd'] / med['ltd-s']:.2f} |")
+    text = "\n".join(lines) + "\n"
+    (RESULTS / f"epoch_cost_{args.dataset}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
