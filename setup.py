@@ -44,13 +44,15 @@ def extension_kwargs():
         return {}
     cuda_sources = sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")))
     want_cuda = torch.cuda.is_available() or os.environ.get("FORCE_CUDA") == "1"
-    cxx_flags = ["-O3", "-fopenmp", "-std=c++17"]
+    # No -std flag: torch's BuildExtension appends the standard its headers need (c++17 for torch
+    # 2.2; newer torch may need a newer one), which a hard-coded flag would override.
+    cxx_flags = ["-O3", "-fopenmp"]
     macros = []
     if want_cuda and cuda_sources and CUDA_HOME is not None:
         extension = CUDAExtension
         sources = sources + cuda_sources
         macros.append(("WITH_CUDA", None))
-        extra = {"cxx": cxx_flags, "nvcc": ["-O3", "--use_fast_math", "-std=c++17"]}
+        extra = {"cxx": cxx_flags, "nvcc": ["-O3", "--use_fast_math"]}
     else:
         extension = CppExtension
         extra = {"cxx": cxx_flags}
