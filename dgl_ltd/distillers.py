@@ -45,10 +45,11 @@ class DistillConfig:
     method: str = "ltd"
     lam: float = 1.0
     temperature: float = 1.0
-    k: float = 2.0
+    k: float | None = None
     init_tau: float | str | None = "calibrated"
+    min_abs_tau: float | None = None
     alpha: float = 0.01
-    beta: float = 0.01
+    beta: float = 0.001
     optimizer: str = "adam"
     weight_decay: float = 5e-4
     temp_weight_decay: float = 0.0
@@ -68,7 +69,11 @@ class DistillConfig:
         if self.optimizer not in OPTIMIZERS:
             raise UserInputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         check_reduction(self.reduction)
-        for name in ("alpha", "beta", "k", "fd_eps"):
+        if self.k is None and not (self.init_tau == "calibrated" or isinstance(self.init_tau, (int, float))):
+            raise UserInputError("k=None (range relative to the start temperature) needs a numeric or 'calibrated' init_tau")
+        if self.k is None and isinstance(self.init_tau, (int, float)) and not self.init_tau > 0:
+            raise UserInputError(f"k=None needs a positive init_tau, got {self.init_tau!r}")
+        for name in ("alpha", "beta", "fd_eps") + (("k",) if self.k is not None else ()):
             if not getattr(self, name) > 0:
                 raise UserInputError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.temperature == 0:
@@ -201,8 +206,10 @@ class Distiller:
             init_tau = cfg.init_tau
             if init_tau == "calibrated":
                 init_tau = calibrated_temperature(teacher, labels, temp_mask, cfg.k)
-            self.init_tau_ = init_tau
-            temp_net = TemperatureNet(teacher.shape[1], cfg.k, cfg.temp_hidden, cfg.temp_dropout, init_tau).to(
+            k = cfg.k if cfg.k is not None else 2.0 * init_tau  # init_tau then sits at 0.5k: (-0.4, 1.6) x init
+            min_abs = cfg.min_abs_tau if cfg.min_abs_tau is not None else min(0.01, 0.02 * k)
+            self.init_tau_, self.k_ = init_tau, k
+            temp_net = TemperatureNet(teacher.shape[1], k, cfg.temp_hidden, cfg.temp_dropout, init_tau, min_abs).to(
                 feat.device, feat.dtype)
             temp_opt = self._optimizer(temp_net.parameters(), cfg.beta, cfg.temp_weight_decay)
         stopper = EarlyStopping(cfg.patience)
@@ -269,13 +276,17 @@ class Distiller:
         return after.detach(), float(meta.norm())
 
 
-def calibrated_temperature(teacher_logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, k: float) -> float:
+def calibrated_temperature(teacher_logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                           k: float | None = None) -> float:
     """The global temperature that minimises the teacher's cross-entropy on ``mask`` (temperature scaling).
 
-    Searched on a log grid inside the temperature network's positive range (0, 0.8k); LTD starts
-    every node there and learns node-specific deviations.
+    Searched on a log grid over [0.01, 10], or inside the temperature network's positive range
+    (0, 0.8k) when ``k`` is given; LTD starts every node there and learns node-specific deviations.
     """
-    grid = torch.logspace(-2, 0, 81, dtype=torch.float64) * 0.79 * k
+    if k is None:
+        grid = torch.logspace(-2, 1, 121, dtype=torch.float64)
+    else:
+        grid = torch.logspace(-2, 0, 81, dtype=torch.float64) * 0.79 * k
     t = teacher_logits[mask].double()
     y = labels[mask]
     losses = torch.stack([torch.nn.functional.cross_entropy(t / T, y) for T in grid])
@@ -334,10 +345,11 @@ def tuned_config(model: str, dataset: str, method: str = "ltd", graph=None) -> d
 
     * ``kd``: tau = 1.
     * ``ft``: the paper's global temperature T of the cell.
-    * ``ltd``/``ltd-s``: every node starts at T (at the teacher's calibrated temperature on V_L^E
-      where the paper publishes no T), range k = max(2, T / 0.5) so that T sits inside
-      (-0.2k, 0.8k), and the temperature network learns node-specific deviations with Adam at
-      beta = 0.001 after 20 warm-up epochs.
+    * ``ltd``/``ltd-s``: every node starts at the teacher's calibrated temperature T0 on V_L^E
+      (:func:`calibrated_temperature`; LTD does not borrow FT's tuned T), with the range relative
+      to it: k = 2 T0, so tau_v lies in (-0.4 T0, 1.6 T0) and the network learns node-specific
+      deviations on the scale of T0 (an absolute k makes a small T0 flip sign at the first steps);
+      Adam at beta = 0.001 after 20 warm-up epochs.
     """
     from .hparams import ft_hparams
 
@@ -349,7 +361,5 @@ def tuned_config(model: str, dataset: str, method: str = "ltd", graph=None) -> d
     if method == "ft":
         config["temperature"] = cell["temperature"] if cell else 1.0
     elif method in ("ltd", "ltd-s"):
-        init = cell["temperature"] if cell else "calibrated"
-        k = max(2.0, init / 0.5) if cell else 2.0
-        config.update(k=k, init_tau=init, beta=0.001, warmup=20)
+        config.update(k=None, init_tau="calibrated", beta=0.001, warmup=20)
     return config
