@@ -25,11 +25,12 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the table from the cache")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     cache_path = RESULTS / "teachers.json"
     cache = load_cache(cache_path)
-    for dataset in args.datasets.split(","):
+    for dataset in ([] if args.table_only else args.datasets.split(",")):
         graph = load_dataset(dataset, data_dir())
         n_classes = int(graph.ndata["label"].max()) + 1
         for model in args.models.split(","):
