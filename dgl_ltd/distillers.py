@@ -335,13 +335,13 @@ def paper_config(model: str, dataset: str, method: str = "ltd") -> dict:
 TUNED_ALPHA = {"cora": 0.003, "citeseer": 0.003}
 
 
-def tuned_config(model: str, dataset: str, method: str = "ltd", graph=None) -> dict:
+def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
     """This package's settings for a cell: KD, FT and LTD differ only in their temperatures.
 
     All methods share the Adam student optimiser (learning rate ``TUNED_ALPHA``), mean losses,
     early stopping, and the label weight lambda of the paper's FT cell (``ft_hparams.csv``; the
     paper weighs a *sum* over V_L^D against a sum over all N nodes, so with mean losses lambda
-    becomes ``lambda * |V_L^D| / N``, which needs ``graph``).
+    becomes ``lambda * |V_L^D| / N``, read from ``graph``'s ``distill_mask``).
 
     * ``kd``: tau = 1.
     * ``ft``: the paper's global temperature T of the cell.
@@ -355,7 +355,7 @@ def tuned_config(model: str, dataset: str, method: str = "ltd", graph=None) -> d
 
     cell = ft_hparams(model, dataset)
     lam = cell["lam"] if cell else 1.0
-    if cell and graph is not None:
+    if cell:
         lam = lam * int(graph.ndata["distill_mask"].sum()) / graph.num_nodes()
     config = {"alpha": TUNED_ALPHA.get(dataset, 0.01), "lam": lam}
     if method == "ft":

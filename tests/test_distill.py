@@ -30,7 +30,7 @@ def fit(cora, teacher, method, seed=0, model="gcn", **config):
 def test_ltd_on_cora_beats_its_teacher(cora, gcn_teacher):
     teacher_acc = accuracy(gcn_teacher, cora.ndata["label"], cora.ndata["test_mask"])
     assert round(teacher_acc, 4) == 0.8534
-    res = fit(cora, gcn_teacher, "ltd", **tuned_config("gcn", "cora", "ltd"))
+    res = fit(cora, gcn_teacher, "ltd", **tuned_config("gcn", "cora", "ltd", cora))
     assert res.test_acc > teacher_acc
     assert res.temperatures.shape == (cora.num_nodes(),) and torch.isfinite(res.temperatures).all()
     learned = [h for h in res.history if h["meta_grad_norm"] is not None]
@@ -114,6 +114,12 @@ def test_fit_errors(cora, gcn_teacher):
         Distiller(student, "ltd").fit(cora, gcn_teacher, temp_mask=torch.zeros(cora.num_nodes(), dtype=torch.bool))
     with pytest.raises(UserInputError, match="student must be a torch.nn.Module"):
         Distiller("gcn", "ltd")
+
+
+def test_tuned_config_scales_the_papers_lambda(cora):
+    cfg = tuned_config("gcn", "cora", "ft", cora)  # paper: T = 0.1, lambda = 50 on summed losses
+    assert cfg["temperature"] == 0.1 and cfg["lam"] == pytest.approx(50 * 140 / 2485)
+    assert tuned_config("gcn", "cora", "ltd", cora)["init_tau"] == "calibrated"
 
 
 def test_paper_config_cells():
