@@ -64,7 +64,19 @@ def extension_kwargs():
         extra_compile_args=extra,
         extra_link_args=["-fopenmp"],
     )
-    return {"ext_modules": [ext], "cmdclass": {"build_ext": BuildExtension.with_options(use_ninja=False)}}
+    base = BuildExtension.with_options(use_ninja=False)
+
+    class OptionalBuildExt(base):
+        """Build the kernel, or warn and go on without it (the package falls back to PyTorch)."""
+
+        def run(self):
+            try:
+                super().run()
+            except Exception as exc:  # no compiler, or a toolchain that cannot build against this torch
+                print(f"dgl_ltd: WARNING: could not build the compiled kernel dgl_ltd._C ({exc}); "
+                      "installing without it (same results through the PyTorch fallback, slower)")
+
+    return {"ext_modules": [ext], "cmdclass": {"build_ext": OptionalBuildExt}}
 
 
 setup(

@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ._compat import dgl
 from .errors import UserInputError
+from .metrics import accuracy, check_finite  # noqa: F401  (re-exported: dgl_ltd.data.accuracy)
 
 ENV_DATA_DIR = "DGL_LTD_DATA"
 PROTOCOLS = ("ltd", "random")
@@ -283,13 +284,6 @@ def load_dataset(
     return attach_split(graph, 0 if protocol == "ltd" else int(seed))
 
 
-def check_finite(tensor: torch.Tensor, what: str) -> None:
-    """One-line error when ``tensor`` holds NaN or Inf."""
-    if not torch.isfinite(tensor).all():
-        bad = int((~torch.isfinite(tensor)).sum())
-        raise UserInputError(f"{what} contain {bad} NaN/Inf values; clean or impute them first")
-
-
 def load_logits(path: str | os.PathLike, graph: "dgl.DGLGraph | None" = None) -> torch.Tensor:
     """Read a teacher-logits file (whitespace-separated text, ``.npy`` or ``.pt``) as float32 N x C.
 
@@ -320,18 +314,3 @@ def load_logits(path: str | os.PathLike, graph: "dgl.DGLGraph | None" = None) ->
             )
     check_finite(logits, f"logits in {str(path)!r}")
     return logits
-
-
-def accuracy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> float:
-    """Accuracy of the arg-max class on the nodes of ``mask``; an empty mask is an error.
-
-    Exact ties (which only rounded logits files produce) go to the highest class index: with that
-    rule the paper's 4-decimal teacher-logits files score exactly its published accuracies (two of
-    the 20 files hold one tied test node each).
-    """
-    count = int(mask.sum())
-    if count == 0:
-        raise UserInputError("the evaluation mask is empty; check the split masks of the graph")
-    rows = logits[mask]
-    pred = rows.shape[-1] - 1 - rows.flip(-1).argmax(-1)
-    return float((pred == labels[mask]).float().mean())

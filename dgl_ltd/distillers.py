@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-from .data import accuracy, check_finite
+from .metrics import accuracy, check_finite, check_mask
 from .entropy import neighbourhood_entropy
 from .errors import UserInputError
 from .losses import check_reduction, distill_loss, eval_loss, kd_grad_tau_sensitivity, kd_node_weight
 from .metagrad import capture_rng, directional_logits, step_jacobian, temperature_meta_gradient
 from .temperature import TemperatureNet
-from .training import EarlyStopping, check_mask, progress, set_seed
+from .training import EarlyStopping, progress, set_seed
 
 METHODS = ("ltd", "ltd-s", "ft", "kd")
 OPTIMIZERS = ("adam", "sgd")

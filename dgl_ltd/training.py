@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import random
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import accuracy
 from .errors import UserInputError
+from .metrics import accuracy, check_mask  # noqa: F401  (check_mask re-exported)
 
 try:
     from tqdm.auto import tqdm
@@ -30,16 +31,13 @@ TEACHER_DEFAULTS = {
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy, torch and DGL."""
+    """Seed Python, NumPy, torch and, when it is loaded, DGL (this module does not import DGL)."""
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-    try:
-        import dgl
-
+    dgl = sys.modules.get("dgl")
+    if dgl is not None and hasattr(dgl, "seed"):
         dgl.seed(seed)
-    except Exception:  # dgl missing or without a seed hook: torch's seed covers our models
-        pass
 
 
 def progress(iterable, enable: bool, desc: str):
@@ -47,15 +45,6 @@ def progress(iterable, enable: bool, desc: str):
     if enable and tqdm is not None:
         return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
     return iterable
-
-
-def check_mask(mask: torch.Tensor, name: str) -> torch.Tensor:
-    """A boolean node mask that selects at least one node."""
-    if mask.dtype != torch.bool:
-        raise UserInputError(f"{name} must be a boolean tensor, got dtype {mask.dtype}; pass a bool mask")
-    if int(mask.sum()) == 0:
-        raise UserInputError(f"{name} selects no node; give it at least one labelled node")
-    return mask
 
 
 class EarlyStopping:

@@ -1,75 +1,18 @@
-"""Seeding, early stopping, accuracy and teacher training for the PyG twin.
+"""Teacher training for the PyG twin: ``dgl_ltd.training.train_teacher`` on a PyG ``Data``.
 
-Line-for-line copies of ``dgl_ltd.training``/``dgl_ltd.data`` helpers (whose modules import DGL,
-which a PyG-only process must not load); ``tests/test_pyg_parity.py`` checks that they behave as
-the originals do.
+Seeding, early stopping, masks and accuracy come from ``dgl_ltd.training``/``dgl_ltd.metrics``,
+which import no DGL, so a PyG-only process shares them without loading DGL.
 """
 from __future__ import annotations
 
-import copy
-import random
-from dataclasses import dataclass, field
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dgl_ltd.metrics import accuracy, check_mask
+from dgl_ltd.training import EarlyStopping, TrainResult, set_seed
 
-def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and torch (``dgl_ltd.training.set_seed`` also seeds DGL's own RNG,
-    which none of the models or the distiller draws from)."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-def check_mask(mask: Tensor, name: str) -> Tensor:
-    """A boolean node mask that selects at least one node."""
-    if mask.dtype != torch.bool:
-        raise ValueError(f"{name} must be a boolean tensor, got dtype {mask.dtype}")
-    if int(mask.sum()) == 0:
-        raise ValueError(f"{name} selects no node")
-    return mask
-
-
-def accuracy(logits: Tensor, labels: Tensor, mask: Tensor) -> float:
-    """Accuracy of the arg-max class on ``mask``; exact ties go to the highest class index (as dgl_ltd)."""
-    count = int(mask.sum())
-    if count == 0:
-        raise ValueError("the evaluation mask is empty")
-    rows = logits[mask]
-    pred = rows.shape[-1] - 1 - rows.flip(-1).argmax(-1)
-    return float((pred == labels[mask]).float().mean())
-
-
-class EarlyStopping:
-    """Best validation accuracy (ties: lower validation loss) and its weights; stop after ``patience`` bad epochs."""
-
-    def __init__(self, patience: int = 50):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience!r}")
-        self.patience = patience
-        self.best_acc = -1.0
-        self.best_loss = float("inf")
-        self.best_epoch = -1
-        self.best_state = None
-        self.extra = None
-        self.bad = 0
-
-    def step(self, epoch: int, acc: float, loss: float, module: nn.Module, extra=None) -> bool:
-        if acc > self.best_acc or (acc == self.best_acc and loss < self.best_loss):
-            self.best_acc, self.best_loss, self.best_epoch = acc, loss, epoch
-            self.best_state = copy.deepcopy(module.state_dict())
-            self.extra = extra
-            self.bad = 0
-        else:
-            self.bad += 1
-        return self.bad >= self.patience
-
-    def restore(self, module: nn.Module) -> None:
-        if self.best_state is not None:
-            module.load_state_dict(self.best_state)
+__all__ = ["EarlyStopping", "TrainResult", "accuracy", "check_mask", "evaluate", "set_seed", "train_teacher"]
 
 
 def evaluate(model: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor:
@@ -80,19 +23,6 @@ def evaluate(model: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor:
         out = model(x, edge_index)
     model.train(was_training)
     return out
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train_teacher` returns (the fields of ``dgl_ltd.training.TrainResult``)."""
-
-    model: nn.Module
-    logits: Tensor
-    val_acc: float
-    test_acc: float
-    best_epoch: int
-    epochs: int
-    history: list = field(default_factory=list)
 
 
 def train_teacher(model: nn.Module, data, lr: float = 0.01, weight_decay: float = 5e-4, max_epochs: int = 600,
