@@ -81,12 +81,14 @@ def table(args) -> str:
         head,
         "|" + " --- |" * (head.count("|") - 1),
     ]
-    gains, margins, paper_gaps, beats = [], [], [], []
+    gains, margins, paper_gaps, beats, missing = [], [], [], [], []
     for dataset in DATASETS:
         for model in MODELS:
             teacher = cache.get(f"{dataset}/{model}/teacher")
             runs = {m: [v for k, v in cache.items() if k.startswith(f"{dataset}/{model}/{m}/")] for m in METHODS}
-            if teacher is None or any(not r for r in runs.values()):
+            counts = {len(r) for r in runs.values()}
+            if teacher is None or 0 in counts or len(counts) > 1:
+                missing.append(f"{dataset}/{model} ({', '.join(f'{m}: {len(r)}' for m, r in runs.items())} seeds)")
                 continue
             stats = {m: mean_std([r["test_acc"] for r in runs[m]]) for m in METHODS}
             spe = {m: sorted(r["seconds_per_epoch"] for r in runs[m])[len(runs[m]) // 2] for m in METHODS}
@@ -109,6 +111,8 @@ def table(args) -> str:
             f"Average LTD - paper's LTD: {100 * sum(paper_gaps) / len(paper_gaps):+.2f} points.",
             f"Average LTD - max(KD, FT): {100 * sum(margins) / len(margins):+.2f} points.",
         ]
+    if missing:
+        lines += ["", "Cells not in the table (runs missing or unequal seed counts): " + "; ".join(missing) + "."]
     lines += ltd_s_table(cache)
     text = "\n".join(lines) + "\n"
     (RESULTS / "reproduction.md").write_text(text)
