@@ -18,9 +18,10 @@ import torch
 
 from common import RESULTS, data_dir, git_commit, machine
 
-from dgl_ltd.data import PAPER_NAMES, load_dataset, load_logits
+from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distillers import Distiller, tuned_config
-from dgl_ltd.models import PAPER_NAMES as MODEL_FILES, build_model
+from dgl_ltd.hparams import teacher_logits_path
+from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed
 
 METHODS = ["kd", "ft", "ltd", "ltd-s"]
@@ -39,7 +40,7 @@ def main() -> None:
     graph = load_dataset(args.dataset, data_dir())
     rows = []
     for model in args.models.split(","):
-        path = data_dir() / "ltd_teacher_logits" / PAPER_NAMES.get(args.dataset, args.dataset) / f"{MODEL_FILES[model]}.txt"
+        path = teacher_logits_path(data_dir(), args.dataset, model)
         teacher = load_logits(path, graph)
         times = {m: [] for m in METHODS}
         for repeat in range(args.repeats):

@@ -88,21 +88,20 @@ def parse_timing(spec: str, repeats: int, epochs: int) -> tuple[str, list[str], 
 
 def make_bundle(dataset: str, models: list[str], seeds: list[int], folder: Path) -> tuple[Path, dict]:
     """Write the shared inputs of ``dataset`` (graph, split, teacher logits, configs, initial weights)."""
-    from dgl_ltd.data import PAPER_NAMES, load_dataset, load_logits
+    from dgl_ltd.data import load_dataset, load_logits
     from dgl_ltd.distillers import tuned_config
-    from dgl_ltd.models import PAPER_NAMES as MODEL_FILES
+    from dgl_ltd.hparams import teacher_logits_path
     from dgl_ltd.models import build_model
     from dgl_ltd.training import TEACHER_DEFAULTS, set_seed
 
     graph = load_dataset(dataset, data_dir())
     src, dst = graph.edges()
     n_classes = int(graph.ndata["label"].max()) + 1
-    logits_dir = data_dir() / "ltd_teacher_logits" / PAPER_NAMES.get(dataset, dataset)
     teachers, sources, configs, init = {}, {}, {}, {}
     for model in models:
-        path = logits_dir / f"{MODEL_FILES[model]}.txt"
+        path = teacher_logits_path(data_dir(), dataset, model)
         if not path.is_file():  # the paper publishes no GCNII teacher: distil the GCN teacher instead
-            path = logits_dir / "GCN.txt"
+            path = teacher_logits_path(data_dir(), dataset, "gcn")
         teachers[model], sources[model] = load_logits(path, graph), path.name
         configs[model] = {m: tuned_config(model, dataset, m, graph) for m in DISTILL_METHODS}
         init[model] = {}

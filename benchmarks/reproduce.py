@@ -19,10 +19,10 @@ import torch
 
 from common import DATASETS, MODELS, RESULTS, data_dir, git_commit, load_cache, machine, mean_std, save_cache
 
-from dgl_ltd.data import PAPER_NAMES, accuracy, load_dataset, load_logits
+from dgl_ltd.data import accuracy, load_dataset, load_logits
 from dgl_ltd.distillers import Distiller, tuned_config
-from dgl_ltd.hparams import paper_result
-from dgl_ltd.models import PAPER_NAMES as MODEL_FILES, build_model
+from dgl_ltd.hparams import paper_result, teacher_logits_path
+from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed
 
 RUNS = RESULTS / "reproduction_runs"  # one JSON file per dataset and method, so they can run in parallel
@@ -41,7 +41,7 @@ def run(args) -> None:
     for dataset in args.datasets.split(","):
         graph = load_dataset(dataset, data_dir())
         for model in args.models.split(","):
-            path = data_dir() / "ltd_teacher_logits" / PAPER_NAMES.get(dataset, dataset) / f"{MODEL_FILES[model]}.txt"
+            path = teacher_logits_path(data_dir(), dataset, model)
             teacher = load_logits(path, graph)
             for method in args.methods.split(","):
                 cache_path = RUNS / f"{dataset}-{method}.json"

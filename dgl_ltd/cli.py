@@ -143,8 +143,8 @@ def cmd_teacher(args) -> dict:
 
 
 def _teacher_logits(args, graph, model: str):
-    from .data import DATASETS, PAPER_NAMES, canonical_name, load_logits, resolve_data_dir
-    from .models import PAPER_NAMES as MODEL_FILES
+    from .data import canonical_name, load_logits, resolve_data_dir
+    from .hparams import teacher_logits_path
 
     if args.teacher_logits:
         return load_logits(args.teacher_logits, graph), args.teacher_logits
@@ -154,7 +154,7 @@ def _teacher_logits(args, graph, model: str):
     data_dir = resolve_data_dir(args.data_dir)
     dataset = canonical_name(args.dataset)
     if data_dir is not None and args.protocol == "ltd":
-        path = data_dir / "ltd_teacher_logits" / PAPER_NAMES.get(dataset, dataset) / f"{MODEL_FILES[model]}.txt"
+        path = teacher_logits_path(data_dir, dataset, model)
         if path.is_file():
             return load_logits(path, graph), str(path)
     res = _teachers(args, graph, model, [0])[0]

@@ -63,7 +63,6 @@ ALIASES = {
     "ms_academic_cs": "coauthor-cs",
     "ms_academic_phy": "coauthor-physics",
 }
-PAPER_NAMES = {"amazon-computers": "amazon_electronics_computers", "amazon-photo": "amazon_electronics_photo"}
 
 
 def canonical_name(name: str) -> str:

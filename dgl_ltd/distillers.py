@@ -208,7 +208,6 @@ class Distiller:
                 init_tau = calibrated_temperature(teacher, labels, temp_mask, cfg.k)
             k = cfg.k if cfg.k is not None else 2.0 * init_tau  # init_tau then sits at 0.5k: (-0.4, 1.6) x init
             min_abs = cfg.min_abs_tau if cfg.min_abs_tau is not None else min(0.01, 0.02 * k)
-            self.init_tau_, self.k_ = init_tau, k
             temp_net = TemperatureNet(teacher.shape[1], k, cfg.temp_hidden, cfg.temp_dropout, init_tau, min_abs).to(
                 feat.device, feat.dtype)
             temp_opt = self._optimizer(temp_net.parameters(), cfg.beta, cfg.temp_weight_decay)
@@ -252,8 +251,11 @@ class Distiller:
         logits = _eval_logits(student, graph, feat)
         test_acc = accuracy(logits, labels, test_mask) if test_mask is not None and test_mask.any() else float("nan")
         temperatures = stopper.extra if stopper.extra is not None else tau.detach()
+        config = asdict(cfg)
+        if learns:  # the start temperature and range actually used (init_tau may be 'calibrated', k None)
+            config.update(resolved_init_tau=init_tau, resolved_k=k)
         return DistillResult(student, logits, temperatures, stopper.best_acc, test_acc, stopper.best_epoch,
-                             epoch + 1, seconds, seconds / (epoch + 1), asdict(cfg), history)
+                             epoch + 1, seconds, seconds / (epoch + 1), config, history)
 
     def _learn_temperatures(self, graph, feat, labels, temp_mask, teacher, tau, weight, names, params, old,
                             optimizer, rng, temp_opt):

@@ -16,7 +16,13 @@ PAPER_DATASET = {
     "amazon-computers": "amazon_electronics_computers",
     "amazon-photo": "amazon_electronics_photo",
 }
-PAPER_MODEL = {"gcn": "GCN", "gat": "GAT", "graphsage": "GraphSAGE", "appnp": "APPNP", "sgc": "SGC"}
+# registry model name -> the paper's spelling (also the file names of its teacher logits)
+PAPER_MODEL = {"gcn": "GCN", "gat": "GAT", "graphsage": "GraphSAGE", "appnp": "APPNP", "sgc": "SGC", "gcnii": "GCNII"}
+
+
+def teacher_logits_path(data_dir: Path, dataset: str, model: str) -> Path:
+    """Where ``shared/data`` keeps the paper's teacher logits of a (canonical) dataset and model."""
+    return Path(data_dir) / "ltd_teacher_logits" / PAPER_DATASET.get(dataset, dataset) / f"{PAPER_MODEL[model]}.txt"
 
 
 @lru_cache(maxsize=None)

@@ -418,8 +418,6 @@ MODELS: dict[str, Callable[..., NodeClassifier]] = {
     "gcnii": GCNII,
 }
 ALIASES = {"sage": "graphsage"}
-# the paper's spelling (also the file names of its teacher logits)
-PAPER_NAMES = {"gcn": "GCN", "gat": "GAT", "graphsage": "GraphSAGE", "appnp": "APPNP", "sgc": "SGC", "gcnii": "GCNII"}
 
 
 def canonical_model_name(name: str) -> str:
