@@ -46,6 +46,10 @@ def extension_kwargs():
     want_cuda = torch.cuda.is_available() or os.environ.get("FORCE_CUDA") == "1"
     # No -std flag: torch's BuildExtension appends the standard its headers need (c++17 for torch
     # 2.2; newer torch may need a newer one), which a hard-coded flag would override.
+    # Compiled with -fopenmp (at::parallel_for's header uses `omp parallel`), but NOT linked with it:
+    # the GOMP symbols then resolve, at import, to the OpenMP runtime torch itself loaded (our
+    # DT_NEEDED libtorch_cpu pulls it in), so there is one thread pool, not a second runtime whose
+    # spinning threads steal the cores from torch's operators.
     cxx_flags = ["-O3", "-fopenmp"]
     macros = []
     if want_cuda and cuda_sources and CUDA_HOME is not None:
@@ -62,7 +66,6 @@ def extension_kwargs():
         include_dirs=[os.path.join(HERE, "csrc")],
         define_macros=macros,
         extra_compile_args=extra,
-        extra_link_args=["-fopenmp"],
     )
     base = BuildExtension.with_options(use_ninja=False)
 

@@ -6,7 +6,7 @@ weight ``w_v``::
     p_v = softmax(t_v / tau_v)
     l_v = w_v * (-sum_c p_vc * log_softmax(z_v)_c) = w_v * (logsumexp(z_v) - <p_v, z_v>)
 
-:func:`tempered_kd_loss` runs the compiled kernels of ``dgl_ltd._C`` (C++/OpenMP on the CPU,
+:func:`tempered_kd_loss` runs the compiled kernels of ``dgl_ltd._C`` (C++ on torch's CPU thread pool,
 CUDA on the GPU): one sweep over the rows forward, one backward, saving only two log-sum-exps per
 row instead of N x C probability matrices. Without the compiled module it evaluates
 :func:`eager_tempered_kd_loss`, the plain PyTorch expression, with the same results.

@@ -1,4 +1,4 @@
-// CPU kernels: OpenMP over rows, one sweep over each row per pass.
+// CPU kernels: torch's thread pool over rows, one sweep over each row per pass.
 //
 // Forward: an online (running-max) log-sum-exp over row chunks. Each chunk of a row is read from
 // memory once; its maxima are found first, the running sums are rescaled if a maximum grew, then
@@ -22,6 +22,7 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -299,9 +300,12 @@ void advise_huge_pages(const at::Tensor& out) {
 #endif
 }
 
-// Rows are handed out to the OpenMP threads in blocks of about kBlock elements, dynamically, so
-// that a thread slowed down by other load on a shared machine does not hold up the others. The
-// thread count follows torch.set_num_threads; results do not depend on it.
+// Rows are handed out in blocks of about kBlock elements, dynamically (an atomic block counter),
+// so that a thread slowed down by other load on a shared machine does not hold up the others.
+// The threads are torch's own (at::parallel_for, one worker per thread): a second OpenMP runtime
+// in this module would keep its threads spinning beside torch's and steal the cores from the
+// operators that run next. The thread count follows torch.set_num_threads; results do not
+// depend on it.
 template <typename Args>
 void parallel_rows(const Args& args, int64_t rows, int64_t cols) {
   if (rows == 0) {
@@ -309,15 +313,17 @@ void parallel_rows(const Args& args, int64_t rows, int64_t cols) {
   }
   const int64_t block = std::max<int64_t>(1, kBlock / std::max<int64_t>(cols, 1));
   const int64_t blocks = (rows + block - 1) / block;
-  const int threads = rows * cols < kGrain ? 1 : static_cast<int>(std::min<int64_t>(at::get_num_threads(), blocks));
+  const int64_t threads = rows * cols < kGrain ? 1 : std::min<int64_t>(at::get_num_threads(), blocks);
   if (threads <= 1) {
     rows_of(args, 0, rows);
     return;
   }
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t b = 0; b < blocks; ++b) {
-    rows_of(args, b * block, std::min(rows, (b + 1) * block));
-  }
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    for (int64_t b = next.fetch_add(1); b < blocks; b = next.fetch_add(1)) {
+      rows_of(args, b * block, std::min(rows, (b + 1) * block));
+    }
+  });
 }
 
 } // namespace
