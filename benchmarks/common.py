@@ -65,3 +65,26 @@ def git_commit() -> str:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     except OSError:
         return "unknown"
+
+
+def add_grid_arguments(parser, datasets: str, seeds: str) -> None:
+    """The options every dataset x model x seed benchmark takes."""
+    parser.add_argument("--datasets", default=datasets)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--seeds", default=seeds)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the table from the cache")
+
+
+def run_then_table(args, run, table) -> None:
+    """Run the missing cells (unless --table-only), then print and write the table."""
+    import time
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if not args.table_only:
+        start = time.perf_counter()
+        run(args)
+        print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
+    print(table(args))

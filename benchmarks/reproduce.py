@@ -13,11 +13,9 @@ Writes ``benchmarks/results/reproduction.md``.
 from __future__ import annotations
 
 import argparse
-import time
 
-import torch
-
-from common import DATASETS, MODELS, RESULTS, data_dir, git_commit, load_cache, machine, mean_std, save_cache
+from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, data_dir, git_commit, load_cache, machine, mean_std,
+                    run_then_table, save_cache)
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
 from dgl_ltd.distillers import Distiller, tuned_config
@@ -148,20 +146,9 @@ def ltd_s_table(cache: dict) -> list:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--models", default=",".join(MODELS))
+    add_grid_arguments(parser, ",".join(DATASETS), "0,1,2,3,4")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--table-only", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if not args.table_only:
-        start = time.perf_counter()
-        run(args)
-        print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
-    print(table(args))
-
+    run_then_table(parser.parse_args(), run, table)
 
 if __name__ == "__main__":
     main()

@@ -39,7 +39,9 @@ class DistillConfig:
 
     ``alpha`` is the student's learning rate, ``beta`` the temperature network's; ``optimizer``
     applies to both (``'sgd'`` with ``reduction='sum'`` is the paper's setting, see
-    :func:`paper_config`).
+    :func:`paper_config`). ``meta_center=True`` removes the mean of the per-node meta-gradient at
+    every learning step, so that the temperatures learn node-specific deviations only (an
+    experiment, off by default: see ``benchmarks/results/ltd_variants.md``).
     """
 
     method: str = "ltd"
@@ -61,6 +63,7 @@ class DistillConfig:
     temp_dropout: float = 0.0
     fd_eps: float = 1e-3
     meta_every: int = 8
+    meta_center: bool = False
     show_progress: bool = True
 
     def validate(self) -> "DistillConfig":
@@ -271,7 +274,7 @@ class Distiller:
         student.train()
         jvp = directional_logits(student, names, old, direction, rng, graph, feat, cfg.fd_eps)
         sens = kd_grad_tau_sensitivity(teacher, tau, weight)
-        meta = temperature_meta_gradient(jvp, sens)
+        meta = temperature_meta_gradient(jvp, sens, center=cfg.meta_center)
         temp_opt.zero_grad()
         tau.backward(meta.to(tau.dtype))
         temp_opt.step()

@@ -104,8 +104,14 @@ def directional_logits(student, names: list, old_params: list, direction: list, 
     return (outs[0] - outs[1]) / (2.0 * eps)
 
 
-def temperature_meta_gradient(jvp_logits: torch.Tensor | None, sensitivity: torch.Tensor) -> torch.Tensor:
-    """Per-node ``dL_eval(theta')/dtau_v = -<J_v(D g'), d(dl_v/dz_v)/dtau_v>`` (shape N)."""
+def temperature_meta_gradient(jvp_logits: torch.Tensor | None, sensitivity: torch.Tensor,
+                              center: bool = False) -> torch.Tensor:
+    """Per-node ``dL_eval(theta')/dtau_v = -<J_v(D g'), d(dl_v/dz_v)/dtau_v>`` (shape N).
+
+    ``center=True`` subtracts the mean over nodes: the component that would move every temperature
+    the same way is dropped and only the node-specific part is kept.
+    """
     if jvp_logits is None:
         return torch.zeros(sensitivity.shape[0], dtype=sensitivity.dtype, device=sensitivity.device)
-    return -(jvp_logits.to(sensitivity.dtype) * sensitivity).sum(-1)
+    meta = -(jvp_logits.to(sensitivity.dtype) * sensitivity).sum(-1)
+    return meta - meta.mean() if center else meta

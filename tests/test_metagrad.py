@@ -124,3 +124,48 @@ def test_meta_gradient_matches_finite_difference(model, optimizer):
     numeric = (shifted(1.0) - shifted(-1.0)) / (2 * h)
     predicted = float(analytic @ direction)
     assert numeric == pytest.approx(predicted, rel=2e-3, abs=1e-9), (numeric, predicted)
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_centred_meta_gradient_leaves_the_common_temperature_alone(center):
+    """At init every node has the same tau, so the output bias moves all of them together: with
+    meta_center its gradient must vanish, and without it (the plain meta-gradient) it must not."""
+    torch.manual_seed(0)
+    g, feat, labels, teacher, distill_mask, temp_mask = _problem()
+    c = teacher.shape[1]
+    student = build_model("gcn", feat.shape[1], c, **SMALL["gcn"]).double()
+    temp_net = TemperatureNet(c, k=2.0, hidden=8, init_tau=0.7).double()
+    entropy = neighbourhood_entropy(g, teacher).double()
+    distiller = Distiller(student, "ltd", alpha=0.05, meta_center=center, show_progress=False)
+    params = list(student.parameters())
+    names = [n for n, _ in student.named_parameters()]
+    opt = distiller._optimizer(params, 0.05, 5e-4)
+    rng = capture_rng(feat.device)
+    logits = student(g, feat)
+    tau = temp_net(logits, entropy)
+    assert torch.allclose(tau, torch.full_like(tau, 0.7))
+    opt.zero_grad()
+    distill_loss(logits, teacher, tau.detach(), labels, distill_mask, 0.7).backward()
+    old = [p.detach().clone() for p in params]
+    opt.step()
+    temp_opt = torch.optim.SGD(temp_net.parameters(), lr=0.0)
+    distiller._learn_temperatures(g, feat, labels, temp_mask, teacher, tau, kd_node_weight(g.num_nodes(), "mean"),
+                                  names, params, old, opt, rng, temp_opt)
+    bias_grad = float(temp_net.out.bias.grad)
+    scale = float(temp_net.out.weight.grad.norm())  # node-specific directions still learn
+    assert scale > 0
+    if center:
+        assert abs(bias_grad) < 1e-9 * scale
+    else:
+        assert abs(bias_grad) > 1e-3 * scale
+
+
+def test_temperature_meta_gradient_centre():
+    from dgl_ltd.metagrad import temperature_meta_gradient
+
+    gen = torch.Generator().manual_seed(0)
+    jvp, sens = torch.randn(5, 3, generator=gen), torch.randn(5, 3, generator=gen)
+    plain = temperature_meta_gradient(jvp, sens)
+    centred = temperature_meta_gradient(jvp, sens, center=True)
+    assert torch.allclose(centred, plain - plain.mean())
+    assert abs(float(centred.sum())) < 1e-12

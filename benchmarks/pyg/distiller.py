@@ -56,6 +56,7 @@ class DistillConfig:
     temp_dropout: float = 0.0
     fd_eps: float = 1e-3
     meta_every: int = 8
+    meta_center: bool = False
     show_progress: bool = True  # accepted for compatibility; this twin never draws a progress bar
 
     def validate(self) -> "DistillConfig":
@@ -244,7 +245,7 @@ class PyGDistiller:
         # directional_logits calls student(*args) via functional_call: its (graph, feat) are (x, edge_index) here
         jvp = directional_logits(student, names, old, direction, rng, x, edge_index, cfg.fd_eps)
         sens = kd_grad_tau_sensitivity(teacher, tau, weight)
-        meta = temperature_meta_gradient(jvp, sens)
+        meta = temperature_meta_gradient(jvp, sens, center=cfg.meta_center)
         temp_opt.zero_grad()
         tau.backward(meta.to(tau.dtype))
         temp_opt.step()

@@ -1,0 +1,125 @@
+"""What was tried to make learned temperatures beat a global one: LTD variants beside KD, FT and LTD.
+
+Each variant is ``tuned_config``'s LTD (or FT) with a few options changed; runs use the paper's
+shipped teacher logits and the same student seeds as ``reproduce.py``, whose cached KD, FT and LTD
+runs are the reference columns. Writes ``benchmarks/results/ltd_variants.md`` and caches every run in
+``benchmarks/results/ltd_variants_runs.json``.
+
+    python benchmarks/ltd_variants.py --variants center,center-beta0.01,ft-calibrated \
+        --datasets cora,citeseer --seeds 0,1,2
+    python benchmarks/ltd_variants.py --table-only
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+
+
+from common import RESULTS, add_grid_arguments, data_dir, git_commit, load_cache, machine, run_then_table, save_cache
+from dgl_ltd.data import load_dataset, load_logits
+from dgl_ltd.distillers import Distiller, calibrated_temperature, tuned_config
+from dgl_ltd.hparams import teacher_logits_path
+from dgl_ltd.models import build_model
+from dgl_ltd.training import set_seed
+
+CACHE = RESULTS / "ltd_variants_runs.json"
+REFERENCE = RESULTS / "reproduction_runs"
+
+# name -> (method, overrides of tuned_config, description)
+VARIANTS = {
+    "center": ("ltd", {"meta_center": True},
+               "LTD with the per-node meta-gradient centred (mean removed) every step: the temperatures "
+               "keep their mean (the calibrated T0) and learn only node-specific deviations"),
+    "center-beta0.01": ("ltd", {"meta_center": True, "beta": 0.01},
+                        "the same with a 10x larger temperature learning rate (larger deviations)"),
+    "ft-calibrated": ("ft", {},
+                      "FT at the calibrated temperature T0 of LTD's start (LTD without learning): "
+                      "the global temperature LTD must beat"),
+}
+
+
+def config_for(variant: str, model: str, dataset: str, graph, teacher) -> tuple:
+    method, overrides, _ = VARIANTS[variant]
+    config = tuned_config(model, dataset, method, graph)
+    config.update(overrides)
+    if variant == "ft-calibrated":
+        config["temperature"] = calibrated_temperature(teacher, graph.ndata["label"], graph.ndata["temp_mask"])
+    return method, config
+
+
+def run(args) -> None:
+    cache = load_cache(CACHE)
+    for dataset in args.datasets.split(","):
+        graph = load_dataset(dataset, data_dir())
+        for model in args.models.split(","):
+            teacher = load_logits(teacher_logits_path(data_dir(), dataset, model), graph)
+            for variant in args.variants.split(","):
+                method, config = config_for(variant, model, dataset, graph, teacher)
+                for seed in [int(s) for s in args.seeds.split(",")]:
+                    key = f"{dataset}/{model}/{variant}/{seed}"
+                    if key in cache:
+                        continue
+                    set_seed(seed)
+                    student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])
+                    res = Distiller(student, method, show_progress=False, **config).fit(graph, teacher, seed=seed)
+                    cache[key] = {"test_acc": res.test_acc, "val_acc": res.val_acc, "epochs": res.epochs,
+                                  "seconds": res.seconds, "tau_mean": float(res.temperatures.mean()),
+                                  "tau_std": float(res.temperatures.std())}
+                    save_cache(CACHE, cache)
+                    print(key, f"{res.test_acc:.4f}", f"tau {cache[key]['tau_mean']:.3f} +- {cache[key]['tau_std']:.3f}",
+                          flush=True)
+
+
+def table(args) -> str:
+    cache = load_cache(CACHE)
+    reference = {}
+    for path in sorted(REFERENCE.glob("*.json")):
+        reference.update(load_cache(path))
+    variants = [v for v in VARIANTS if any(k.split("/")[2] == v for k in cache)]
+    methods = ["kd", "ft", "ltd"] + variants
+    head = "| dataset | model | seeds | teacher | " + " | ".join(methods) + " |"
+    lines = [
+        "# LTD variants: what was tried to make learned temperatures beat a global temperature",
+        "",
+        f"Command: `python benchmarks/ltd_variants.py --variants {','.join(variants)} --datasets "
+        f"{args.datasets} --seeds {args.seeds}` (commit {git_commit()}).",
+        f"Machine: {machine()}.",
+        "",
+        "Mean test accuracy over the student seeds that every column has (kd, ft, ltd: the cached runs of",
+        "`reproduce.py`, same settings and seeds). Variants:",
+        "",
+    ]
+    lines += [f"* `{v}`: {VARIANTS[v][2]}." for v in variants]
+    lines += ["", head, "|" + " --- |" * (head.count("|") - 1)]
+    diffs = {m: [] for m in methods}
+    for key in sorted({k.rsplit("/", 2)[0] for k in cache}):
+        dataset, model = key.split("/")
+        seeds = sorted({int(k.rsplit("/", 1)[1]) for k in cache if k.startswith(key + "/")})
+        seeds = [s for s in seeds if all(
+            (reference if m in ("kd", "ft", "ltd") else cache).get(f"{key}/{m}/{s}") for m in methods)]
+        if not seeds:
+            continue
+        means = {m: statistics.fmean((reference if m in ("kd", "ft", "ltd") else cache)[f"{key}/{m}/{s}"]["test_acc"]
+                                     for s in seeds) for m in methods}
+        best_global = max(means["kd"], means["ft"])
+        for m in methods:
+            diffs[m].append(means[m] - best_global)
+        teacher = reference.get(f"{key}/teacher")
+        cells = " | ".join(f"{means[m]:.4f}" for m in methods)
+        lines.append(f"| {dataset} | {model} | {len(seeds)} | {teacher:.4f} | {cells} |")
+    if diffs["ltd"]:
+        lines += ["", f"Average minus max(KD, FT) over the {len(diffs['ltd'])} cells (points): " + ", ".join(
+            f"{m} {100 * statistics.fmean(d):+.2f}" for m, d in diffs.items())]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "ltd_variants.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_grid_arguments(parser, "cora,citeseer", "0,1,2")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    run_then_table(parser.parse_args(), run, table)
+
+if __name__ == "__main__":
+    main()
