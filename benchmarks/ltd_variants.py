@@ -32,6 +32,9 @@ VARIANTS = {
                "keep their mean (the calibrated T0) and learn only node-specific deviations"),
     "center-beta0.01": ("ltd", {"meta_center": True, "beta": 0.01},
                         "the same with a 10x larger temperature learning rate (larger deviations)"),
+    "beta0.0003": ("ltd", {"beta": 0.0003},
+                   "LTD with a temperature learning rate 3x smaller than the default 0.001 (less drift "
+                   "from the calibrated start)"),
     "warmup0": ("ltd", {"warmup": 0},
                 "LTD learning the temperatures from the first epoch (no 20-epoch warm-up): with the Adam "
                 "student the LTD runs reach their best validation accuracy at epoch 7 to 141, so after "
