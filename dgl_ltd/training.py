@@ -92,12 +92,12 @@ class TrainResult:
     history: list = field(default_factory=list)
 
 
-def evaluate(model: nn.Module, graph, feat: torch.Tensor) -> torch.Tensor:
-    """Logits of ``model`` in eval mode, without gradients."""
+def evaluate(model: nn.Module, *inputs) -> torch.Tensor:
+    """Logits of ``model(*inputs)`` (e.g. ``graph, feat``) in eval mode, without gradients."""
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        out = model(graph, feat)
+        out = model(*inputs)
     model.train(was_training)
     return out
 
@@ -140,6 +140,19 @@ def train_teacher(
     train_mask = check_mask(nd["train_mask"] if train_mask is None else train_mask, "train_mask")
     val_mask = check_mask(nd["val_mask"] if val_mask is None else val_mask, "val_mask")
     test_mask = nd.get("test_mask") if test_mask is None else test_mask
+    return fit_classifier(model, (graph, feat), labels, train_mask, val_mask, test_mask, lr, weight_decay,
+                          max_epochs, patience, show_progress)
+
+
+def fit_classifier(model: nn.Module, inputs: tuple, labels: torch.Tensor, train_mask: torch.Tensor,
+                   val_mask: torch.Tensor, test_mask: torch.Tensor | None, lr: float, weight_decay: float,
+                   max_epochs: int, patience: int, show_progress: bool = False) -> TrainResult:
+    """The training loop of :func:`train_teacher` for any ``model(*inputs)``, framework-agnostic.
+
+    Adam and cross-entropy on ``train_mask``, one eval-mode pass per epoch for early stopping on
+    ``val_mask``; the best weights are restored. (The PyG twin of the benchmarks calls it with
+    ``(x, edge_index)``.)
+    """
     if max_epochs < 1:
         raise UserInputError(f"max_epochs must be >= 1, got {max_epochs!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -149,17 +162,17 @@ def train_teacher(
     for epoch in progress(range(max_epochs), show_progress, "teacher"):
         model.train()
         optimizer.zero_grad()
-        logits = model(graph, feat)
+        logits = model(*inputs)
         loss = F.cross_entropy(logits[train_mask], labels[train_mask])
         loss.backward()
         optimizer.step()
-        out = evaluate(model, graph, feat)
+        out = evaluate(model, *inputs)
         val_loss = float(F.cross_entropy(out[val_mask], labels[val_mask]))
         val_acc = accuracy(out, labels, val_mask)
         history.append({"epoch": epoch, "loss": float(loss), "val_loss": val_loss, "val_acc": val_acc})
         if stopper.step(epoch, val_acc, val_loss, model):
             break
     stopper.restore(model)
-    logits = evaluate(model, graph, feat)
+    logits = evaluate(model, *inputs)
     test_acc = accuracy(logits, labels, test_mask) if test_mask is not None else float("nan")
     return TrainResult(model, logits, stopper.best_acc, test_acc, stopper.best_epoch, epoch + 1, history)
