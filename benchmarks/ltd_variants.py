@@ -33,14 +33,26 @@ VARIANTS = {
     "center-beta0.01": ("ltd", {"meta_center": True, "beta": 0.01},
                         "the same with a 10x larger temperature learning rate (larger deviations)"),
     "beta0.0003": ("ltd", {"beta": 0.0003},
-                   "LTD with a temperature learning rate 3x smaller than the default 0.001 (less drift "
-                   "from the calibrated start)"),
+                   "LTD with a temperature learning rate 3x smaller than 0.001 (less drift from the calibrated "
+                   "start); the default of `tuned_config` since 2026-11-28, so the same runs as the ltd column"),
+    "beta0.001": ("ltd", {"beta": 0.001},
+                  "LTD as it was by default before 2026-11-28 (temperature learning rate 0.001); its runs are "
+                  "the earlier `reproduce.py` LTD runs, kept in `reproduction_runs_beta0.001/`"),
     "warmup0": ("ltd", {"warmup": 0},
                 "LTD learning the temperatures from the first epoch (no 20-epoch warm-up): with the Adam "
                 "student the LTD runs reach their best validation accuracy at epoch 7 to 141, so after "
                 "a 20-epoch warm-up the temperatures get few steps, or none, before the restored epoch"),
     "warmup0-beta0.01": ("ltd", {"warmup": 0, "beta": 0.01},
                          "the same with a 10x larger temperature learning rate"),
+    "calval": ("ltd", {"calibrate_on": "val"},
+               "LTD starting from the teacher's temperature calibrated on the validation nodes instead of "
+               "V_L^E (the teacher was trained on V_L^E, where it is over-confident and T0 comes out too low)"),
+    "calval-holdout": ("ltd", {"calibrate_on": "val", "kd_holdout": True},
+                       "the same, with the V_L^E nodes left out of the KD term, so the meta-objective judges "
+                       "the temperatures on nodes whose teacher targets the student never saw"),
+    "ft-calval": ("ft", {},
+                  "FT at the teacher's temperature calibrated on the validation nodes (calval's start, "
+                  "LTD without learning)"),
     "ft-calibrated": ("ft", {},
                       "FT at the calibrated temperature T0 of LTD's start (LTD without learning): "
                       "the global temperature LTD must beat"),
@@ -51,8 +63,9 @@ def config_for(variant: str, model: str, dataset: str, graph, teacher) -> tuple:
     method, overrides, _ = VARIANTS[variant]
     config = tuned_config(model, dataset, method, graph)
     config.update(overrides)
-    if variant == "ft-calibrated":
-        config["temperature"] = calibrated_temperature(teacher, graph.ndata["label"], graph.ndata["temp_mask"])
+    if variant in ("ft-calibrated", "ft-calval"):  # the start temperature of LTD / calval, which use k = 2 T0
+        mask = graph.ndata["temp_mask" if variant == "ft-calibrated" else "val_mask"]
+        config["temperature"] = calibrated_temperature(teacher, graph.ndata["label"], mask)
     return method, config
 
 

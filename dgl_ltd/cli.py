@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         distill.add_argument(f"--{flag}", type=kind, default=None)
     distill.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
     distill.add_argument("--reduction", choices=("mean", "sum"), default=None)
+    distill.add_argument("--calibrate-on", choices=("temp", "val"), default=None,
+                         help="labelled nodes that fit LTD's start temperature (default: temp = V_L^E)")
+    distill.add_argument("--kd-holdout", action="store_true", default=None,
+                         help="leave the V_L^E nodes out of the KD term (LTD, LTD-S)")
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (seed 0) here")
     return parser
 
@@ -175,7 +179,7 @@ def cmd_distill(args) -> dict:
     teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
     config = paper_config(model, dataset, args.method) if args.settings == "paper" else tuned_config(model, dataset, args.method, graph)
     for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
-                "meta_every", "optimizer", "reduction"):
+                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout"):
         value = getattr(args, key)
         if value is not None:
             config[key] = value
@@ -193,9 +197,11 @@ def cmd_distill(args) -> dict:
                   f"epochs {res.epochs} tau mean {float(res.temperatures.mean()):.3f}")
     if args.save_temperatures:
         results[0].save_temperatures(args.save_temperatures)
-    return _summary(accs, {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
-                           "dataset": dataset, "teacher": source,
-                           "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6)})
+    extra = {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
+             "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6)}
+    if "resolved_init_tau" in results[0].config:  # LTD, LTD-S: where the temperatures started
+        extra["start_temperature"] = round(float(results[0].config["resolved_init_tau"]), 6)
+    return _summary(accs, extra)
 
 
 COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": cmd_distill}

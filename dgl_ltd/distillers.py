@@ -31,6 +31,7 @@ from .training import EarlyStopping, progress, set_seed
 
 METHODS = ("ltd", "ltd-s", "ft", "kd")
 OPTIMIZERS = ("adam", "sgd")
+CALIBRATION_MASKS = ("temp", "val")
 
 
 @dataclass
@@ -42,6 +43,11 @@ class DistillConfig:
     :func:`paper_config`). ``meta_center=True`` removes the mean of the per-node meta-gradient at
     every learning step, so that the temperatures learn node-specific deviations only (an
     experiment, off by default: see ``benchmarks/results/ltd_variants.md``).
+
+    ``calibrate_on`` picks the labelled nodes on which ``init_tau='calibrated'`` fits the start
+    temperature: ``'temp'`` (V_L^E) or ``'val'`` (the validation nodes). ``kd_holdout=True`` leaves
+    the V_L^E nodes out of the KD term, so the student never sees the teacher's targets on the nodes
+    that judge the temperatures.
     """
 
     method: str = "ltd"
@@ -64,6 +70,8 @@ class DistillConfig:
     fd_eps: float = 1e-3
     meta_every: int = 8
     meta_center: bool = False
+    calibrate_on: str = "temp"
+    kd_holdout: bool = False
     show_progress: bool = True
 
     def validate(self) -> "DistillConfig":
@@ -88,6 +96,8 @@ class DistillConfig:
                 raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.warmup < 0:
             raise UserInputError(f"warmup must be >= 0, got {self.warmup!r}")
+        if self.calibrate_on not in CALIBRATION_MASKS:
+            raise UserInputError(f"calibrate_on must be one of {CALIBRATION_MASKS}, got {self.calibrate_on!r}")
         if isinstance(self.init_tau, str) and self.init_tau != "calibrated":
             raise UserInputError(f"init_tau must be a number, None or 'calibrated', got {self.init_tau!r}")
         return self
@@ -199,7 +209,11 @@ class Distiller:
         names = [name for name, p in student.named_parameters() if p.requires_grad]
         params = [p for p in student.parameters() if p.requires_grad]
         optimizer = self._optimizer(params, cfg.alpha, cfg.weight_decay)
-        weight = kd_node_weight(n, cfg.reduction)
+        kd_mask = ~temp_mask if learns and cfg.kd_holdout else None
+        if kd_mask is not None:  # per-node weight of a KD term in the reduced loss, as a column for broadcasting
+            weight = kd_mask.to(feat.dtype).unsqueeze(-1) / (max(int(kd_mask.sum()), 1) if cfg.reduction == "mean" else 1)
+        else:
+            weight = kd_node_weight(n, cfg.reduction)
         if cfg.method == "ft":
             fixed_tau = torch.full((n,), float(cfg.temperature), dtype=feat.dtype, device=feat.device)
         else:
@@ -208,7 +222,8 @@ class Distiller:
             entropy = neighbourhood_entropy(graph, teacher).to(feat.dtype)
             init_tau = cfg.init_tau
             if init_tau == "calibrated":
-                init_tau = calibrated_temperature(teacher, labels, temp_mask, cfg.k)
+                calibration_mask = temp_mask if cfg.calibrate_on == "temp" else val_mask
+                init_tau = calibrated_temperature(teacher, labels, calibration_mask, cfg.k)
             k = cfg.k if cfg.k is not None else 2.0 * init_tau  # init_tau then sits at 0.5k: (-0.4, 1.6) x init
             min_abs = cfg.min_abs_tau if cfg.min_abs_tau is not None else min(0.01, 0.02 * k)
             temp_net = TemperatureNet(teacher.shape[1], k, cfg.temp_hidden, cfg.temp_dropout, init_tau, min_abs).to(
@@ -226,7 +241,7 @@ class Distiller:
             learn = learns and learn_epoch(epoch, cfg)
             if learns and (learn or cfg.method == "ltd" or epoch == 0):
                 tau = temp_net(logits, entropy)
-            loss = distill_loss(logits, teacher, tau.detach(), labels, distill_mask, cfg.lam, cfg.reduction)
+            loss = distill_loss(logits, teacher, tau.detach(), labels, distill_mask, cfg.lam, cfg.reduction, kd_mask)
             optimizer.zero_grad()
             loss.backward()
             old = [p.detach().clone() for p in params] if learn else None
@@ -338,6 +353,8 @@ def paper_config(model: str, dataset: str, method: str = "ltd") -> dict:
 # student learning rate (Adam) by dataset: the small citation graphs profit from slower training;
 # the Amazon graphs use 0.01 to keep the benchmark affordable on 2 CPU cores
 TUNED_ALPHA = {"cora": 0.003, "citeseer": 0.003}
+# temperature network's learning rate (Adam); 0.001 until 2026-11-28, see ltd_variants.md
+TUNED_BETA = 0.0003
 
 
 def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
@@ -354,7 +371,8 @@ def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
       (:func:`calibrated_temperature`; LTD does not borrow FT's tuned T), with the range relative
       to it: k = 2 T0, so tau_v lies in (-0.4 T0, 1.6 T0) and the network learns node-specific
       deviations on the scale of T0 (an absolute k makes a small T0 flip sign at the first steps);
-      Adam at beta = 0.001 after 20 warm-up epochs.
+      Adam at beta = 0.0003 after 20 warm-up epochs (3x below the generic default 0.001: the
+      temperatures drift less from T0, which scored better over 14 cells, ``ltd_variants.md``).
     """
     from .hparams import ft_hparams
 
@@ -366,5 +384,5 @@ def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
     if method == "ft":
         config["temperature"] = cell["temperature"] if cell else 1.0
     elif method in ("ltd", "ltd-s"):
-        config.update(k=None, init_tau="calibrated", beta=0.001, warmup=20)
+        config.update(k=None, init_tau="calibrated", beta=TUNED_BETA, warmup=20)
     return config

@@ -34,12 +34,14 @@ def distill_loss(
     distill_mask: torch.Tensor,
     lam: float,
     reduction: str = "mean",
+    kd_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""KD cross-entropy between softmax(t/tau) and the student over all nodes, plus lambda * CE on V_L^D.
 
     Only the teacher's logits are divided by ``tau`` (N,); the student stays at temperature 1.
+    ``kd_mask`` (bool, N) restricts the KD term to some nodes (its mean is then over those nodes).
     """
-    kd = tempered_kd_loss(teacher_logits, tau, student_logits, reduction=reduction)
+    kd = tempered_kd_loss(teacher_logits, tau, student_logits, weight=kd_mask, reduction=reduction)
     if lam == 0:
         return kd
     ce = F.cross_entropy(student_logits[distill_mask], labels[distill_mask], reduction=reduction)
@@ -52,10 +54,11 @@ def eval_loss(student_logits: torch.Tensor, labels: torch.Tensor, temp_mask: tor
     return F.cross_entropy(student_logits[temp_mask], labels[temp_mask], reduction=reduction)
 
 
-def kd_grad_tau_sensitivity(teacher_logits: torch.Tensor, tau: torch.Tensor, weight: float) -> torch.Tensor:
+def kd_grad_tau_sensitivity(teacher_logits: torch.Tensor, tau: torch.Tensor,
+                            weight: float | torch.Tensor) -> torch.Tensor:
     r"""d/dtau_v of dl_v/dz_v for the tempered KD loss: ``weight * p_v * (t_v - <p_v, t_v>) / tau_v^2``.
 
-    ``p_v = softmax(t_v / tau_v)``. Shape (N, C). This is all the meta-gradient needs from the
+    ``p_v = softmax(t_v / tau_v)``; ``weight`` is a float or an (N, 1) column. Shape (N, C). This is all the meta-gradient needs from the
     loss: ``dl_v/dz_v = weight * (softmax(z_v) - p_v)``.
     """
     t = teacher_logits.detach()

@@ -47,6 +47,18 @@ def test_distill_json(capsys, tmp_path):
     assert np.loadtxt(temps).shape == (2485,)
 
 
+def test_distill_calibrate_on_val_and_holdout(capsys):
+    argv = ["distill", "--method", "ltd-s", "--teacher-model", "sgc", "--model", "sgc", "--max-epochs", "12",
+            "--warmup", "2", "--json", "--quiet"]
+    code, out, _ = run_cli(capsys, *argv, "--calibrate-on", "val", "--kd-holdout")
+    assert code == 0
+    on_val = last_json(out)["start_temperature"]
+    code, out, _ = run_cli(capsys, *argv)
+    assert code == 0
+    # the teacher trained on V_L^E and is over-confident there, so its temperature fitted there is lower
+    assert 0 < last_json(out)["start_temperature"] < on_val
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["eval-logits", "--dataset", "nope", "--logits", "x.txt"], "unknown dataset 'nope'"),
     (["teacher", "--model", "mlp3"], "unknown model 'mlp3'"),

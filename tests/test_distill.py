@@ -61,6 +61,35 @@ def test_ltd_s_learns_every_k_epochs(cora, gcn_teacher):
     assert res.config["resolved_k"] == pytest.approx(2 * res.config["resolved_init_tau"])
 
 
+def test_calibrate_on_picks_the_nodes_of_the_start_temperature(cora, gcn_teacher):
+    from dgl_ltd.distillers import calibrated_temperature
+
+    nd = cora.ndata
+    for where, mask in (("temp", nd["temp_mask"]), ("val", nd["val_mask"])):
+        res = fit(cora, gcn_teacher, "ltd", max_epochs=2, calibrate_on=where)
+        assert res.config["resolved_init_tau"] == calibrated_temperature(gcn_teacher, nd["label"], mask)
+    # the teacher was trained on V_L^E and is over-confident there: its calibrated temperature is lower
+    assert calibrated_temperature(gcn_teacher, nd["label"], nd["temp_mask"]) < calibrated_temperature(
+        gcn_teacher, nd["label"], nd["val_mask"])
+
+
+@pytest.mark.parametrize("holdout", [True, False])
+def test_kd_holdout_hides_the_teacher_on_temp_nodes(cora, gcn_teacher, holdout):
+    # teachers that differ only on V_L^E: with kd_holdout the student cannot tell them apart
+    # (warm-up over the whole run, so the temperature network keeps its input-independent start)
+    other = gcn_teacher.clone()
+    other[cora.ndata["temp_mask"]] = other[cora.ndata["temp_mask"]].flip(-1)
+    runs = [fit(cora, t, "ltd", max_epochs=8, warmup=100, init_tau=0.5, kd_holdout=holdout).logits
+            for t in (gcn_teacher, other)]
+    assert torch.equal(runs[0], runs[1]) == holdout
+
+
+def test_kd_holdout_meta_gradient_ignores_temp_nodes(cora, gcn_teacher):
+    res = fit(cora, gcn_teacher, "ltd", max_epochs=6, warmup=1, calibrate_on="val", kd_holdout=True)
+    learned = [h["meta_grad_norm"] for h in res.history if h["meta_grad_norm"] is not None]
+    assert len(learned) == 5 and all(m > 0 for m in learned)
+
+
 class UserGNN(nn.Module):
     """A student that is not one of the bundled models."""
 
@@ -97,6 +126,7 @@ def test_readme_api_example_runs():
     ({"method": "ltd", "colour": 3}, "unknown option(s) ['colour']"),
     ({"method": "ft", "temperature": 0.0}, "temperature must be non-zero"),
     ({"method": "ltd", "reduction": "max"}, "reduction must be one of"),
+    ({"method": "ltd", "calibrate_on": "test"}, "calibrate_on must be one of ('temp', 'val'), got 'test'"),
 ])
 def test_config_errors(kwargs, needle):
     method = kwargs.pop("method")
