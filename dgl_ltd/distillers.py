@@ -210,10 +210,7 @@ class Distiller:
         params = [p for p in student.parameters() if p.requires_grad]
         optimizer = self._optimizer(params, cfg.alpha, cfg.weight_decay)
         kd_mask = ~temp_mask if learns and cfg.kd_holdout else None
-        if kd_mask is not None:  # per-node weight of a KD term in the reduced loss, as a column for broadcasting
-            weight = kd_mask.to(feat.dtype).unsqueeze(-1) / (max(int(kd_mask.sum()), 1) if cfg.reduction == "mean" else 1)
-        else:
-            weight = kd_node_weight(n, cfg.reduction)
+        weight = kd_node_weight(n, cfg.reduction, kd_mask)
         if cfg.method == "ft":
             fixed_tau = torch.full((n,), float(cfg.temperature), dtype=feat.dtype, device=feat.device)
         else:

@@ -21,9 +21,12 @@ def check_reduction(reduction: str) -> str:
     return reduction
 
 
-def kd_node_weight(num_nodes: int, reduction: str) -> float:
-    """The weight of one node's KD term in the reduced loss."""
-    return 1.0 / max(num_nodes, 1) if reduction == "mean" else 1.0
+def kd_node_weight(num_nodes: int, reduction: str, kd_mask: torch.Tensor | None = None) -> float | torch.Tensor:
+    """The weight of one node's KD term in the reduced loss (an (N, 1) column when ``kd_mask`` is given)."""
+    if kd_mask is None:
+        return 1.0 / max(num_nodes, 1) if reduction == "mean" else 1.0
+    column = kd_mask.to(torch.get_default_dtype()).unsqueeze(-1)
+    return column / max(int(kd_mask.sum()), 1) if reduction == "mean" else column
 
 
 def distill_loss(
@@ -58,8 +61,8 @@ def kd_grad_tau_sensitivity(teacher_logits: torch.Tensor, tau: torch.Tensor,
                             weight: float | torch.Tensor) -> torch.Tensor:
     r"""d/dtau_v of dl_v/dz_v for the tempered KD loss: ``weight * p_v * (t_v - <p_v, t_v>) / tau_v^2``.
 
-    ``p_v = softmax(t_v / tau_v)``; ``weight`` is a float or an (N, 1) column. Shape (N, C). This is all the meta-gradient needs from the
-    loss: ``dl_v/dz_v = weight * (softmax(z_v) - p_v)``.
+    ``p_v = softmax(t_v / tau_v)``; ``weight`` is a float or an (N, 1) column. Shape (N, C). This is
+    all the meta-gradient needs from the loss: ``dl_v/dz_v = weight * (softmax(z_v) - p_v)``.
     """
     t = teacher_logits.detach()
     tau = tau.detach().unsqueeze(-1)
