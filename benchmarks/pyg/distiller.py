@@ -57,6 +57,8 @@ class DistillConfig:
     fd_eps: float = 1e-3
     meta_every: int = 8
     meta_center: bool = False
+    calibrate_on: str = "temp"
+    kd_holdout: bool = False
     show_progress: bool = True  # accepted for compatibility; this twin never draws a progress bar
 
     def validate(self) -> "DistillConfig":
@@ -173,7 +175,8 @@ class PyGDistiller:
         names = [name for name, p in student.named_parameters() if p.requires_grad]
         params = [p for p in student.parameters() if p.requires_grad]
         optimizer = self._optimizer(params, cfg.alpha, cfg.weight_decay)
-        weight = kd_node_weight(n, cfg.reduction)
+        kd_mask = ~temp_mask if learns and cfg.kd_holdout else None
+        weight = kd_node_weight(n, cfg.reduction, kd_mask)
         if cfg.method == "ft":
             fixed_tau = torch.full((n,), float(cfg.temperature), dtype=x.dtype, device=x.device)
         else:
@@ -182,7 +185,8 @@ class PyGDistiller:
             entropy = neighbourhood_entropy(edge_index, teacher, n).to(x.dtype)
             init_tau = cfg.init_tau
             if init_tau == "calibrated":
-                init_tau = calibrated_temperature(teacher, labels, temp_mask, cfg.k)
+                init_tau = calibrated_temperature(teacher, labels, temp_mask if cfg.calibrate_on == "temp" else val_mask,
+                                                  cfg.k)
             k = cfg.k if cfg.k is not None else 2.0 * init_tau  # init_tau then sits at 0.5k
             min_abs = cfg.min_abs_tau if cfg.min_abs_tau is not None else min(0.01, 0.02 * k)
             self.init_tau_, self.k_ = init_tau, k
@@ -201,7 +205,7 @@ class PyGDistiller:
             learn = learns and learn_epoch(epoch, cfg)
             if learns and (learn or cfg.method == "ltd" or epoch == 0):
                 tau = temp_net(logits, entropy)
-            loss = distill_loss(logits, teacher, tau.detach(), labels, distill_mask, cfg.lam, cfg.reduction)
+            loss = distill_loss(logits, teacher, tau.detach(), labels, distill_mask, cfg.lam, cfg.reduction, kd_mask)
             optimizer.zero_grad()
             loss.backward()
             old = [p.detach().clone() for p in params] if learn else None
