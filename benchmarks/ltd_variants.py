@@ -52,6 +52,8 @@ VARIANTS = {
     "calval-holdout": ("ltd", {"calibrate_on": "val", "kd_holdout": True, "beta": 0.001},
                        "the same, with the V_L^E nodes left out of the KD term, so the meta-objective judges "
                        "the temperatures on nodes whose teacher targets the student never saw"),
+    "calval-beta0.0003": ("ltd", {"calibrate_on": "val", "beta": 0.0003},
+                          "calval at the default temperature learning rate 0.0003"),
     "ft-calval": ("ft", {},
                   "FT at the teacher's temperature calibrated on the validation nodes (calval's start, "
                   "LTD without learning)"),
