@@ -96,6 +96,9 @@ class DistillConfig:
                 raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.warmup < 0:
             raise UserInputError(f"warmup must be >= 0, got {self.warmup!r}")
+        if self.kd_holdout and self.method not in ("ltd", "ltd-s"):
+            raise UserInputError(f"kd_holdout=True only applies to 'ltd' and 'ltd-s' (V_L^E is split off for "
+                                 f"temperature learning), got method {self.method!r}; drop kd_holdout")
         if self.calibrate_on not in CALIBRATION_MASKS:
             raise UserInputError(f"calibrate_on must be one of {CALIBRATION_MASKS}, got {self.calibrate_on!r}")
         if isinstance(self.init_tau, str) and self.init_tau != "calibrated":

@@ -64,6 +64,8 @@ def test_distill_calibrate_on_val_and_holdout(capsys):
     (["teacher", "--model", "mlp3"], "unknown model 'mlp3'"),
     (["teacher", "--data-dir", "/definitely/not/here"], "does not exist"),
     (["distill", "--dataset", "citeseer"], "needs a data folder"),
+    (["distill", "--method", "kd", "--kd-holdout", "--teacher-model", "sgc", "--model", "sgc", "--quiet"],
+     "kd_holdout=True only applies to 'ltd' and 'ltd-s'"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
     code, _, err = run_cli(capsys, *argv)

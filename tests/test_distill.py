@@ -127,6 +127,7 @@ def test_readme_api_example_runs():
     ({"method": "ft", "temperature": 0.0}, "temperature must be non-zero"),
     ({"method": "ltd", "reduction": "max"}, "reduction must be one of"),
     ({"method": "ltd", "calibrate_on": "test"}, "calibrate_on must be one of ('temp', 'val'), got 'test'"),
+    ({"method": "kd", "kd_holdout": True}, "kd_holdout=True only applies to 'ltd' and 'ltd-s'"),
 ])
 def test_config_errors(kwargs, needle):
     method = kwargs.pop("method")
