@@ -54,6 +54,11 @@ VARIANTS = {
                        "the temperatures on nodes whose teacher targets the student never saw"),
     "calval-beta0.0003": ("ltd", {"calibrate_on": "val", "beta": 0.0003},
                           "calval at the default temperature learning rate 0.0003"),
+    "metaval": ("ltd", {"meta_on": "val", "calibrate_on": "val"},
+                "LTD whose learning step lowers the loss of the validation nodes instead of V_L^E (labelled "
+                "nodes the teacher never trained on), starting from the temperature calibrated there"),
+    "metaval-beta0.003": ("ltd", {"meta_on": "val", "calibrate_on": "val", "beta": 0.003},
+                          "the same with a 10x larger temperature learning rate"),
     "ft-calval": ("ft", {},
                   "FT at the teacher's temperature calibrated on the validation nodes (calval's start, "
                   "LTD without learning)"),

@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--calibrate-on", choices=("temp", "val"), default=None,
                          help="labelled nodes that fit LTD's start temperature (default: temp = V_L^E)")
     distill.add_argument("--kd-holdout", action="store_true", default=None,
-                         help="leave the V_L^E nodes out of the KD term (LTD, LTD-S)")
+                         help="leave the nodes that judge the temperatures out of the KD term (LTD, LTD-S)")
+    distill.add_argument("--meta-on", choices=("temp", "val"), default=None,
+                         help="labelled nodes whose loss the temperatures learn to lower (default: temp = V_L^E)")
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (seed 0) here")
     return parser
 
@@ -179,7 +181,7 @@ def cmd_distill(args) -> dict:
     teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
     config = paper_config(model, dataset, args.method) if args.settings == "paper" else tuned_config(model, dataset, args.method, graph)
     for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
-                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout"):
+                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on"):
         value = getattr(args, key)
         if value is not None:
             config[key] = value
@@ -201,6 +203,7 @@ def cmd_distill(args) -> dict:
              "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6)}
     if "resolved_init_tau" in results[0].config:  # LTD, LTD-S: where the temperatures started
         extra["start_temperature"] = round(float(results[0].config["resolved_init_tau"]), 6)
+        extra["meta_on"] = results[0].config["meta_on"]
     return _summary(accs, extra)
 
 

@@ -46,8 +46,11 @@ class DistillConfig:
 
     ``calibrate_on`` picks the labelled nodes on which ``init_tau='calibrated'`` fits the start
     temperature: ``'temp'`` (V_L^E) or ``'val'`` (the validation nodes). ``kd_holdout=True`` leaves
-    the V_L^E nodes out of the KD term, so the student never sees the teacher's targets on the nodes
-    that judge the temperatures.
+    the nodes that judge the temperatures out of the KD term, so the student never sees the teacher's
+    targets there. ``meta_on`` picks those judging nodes, whose label loss the learning step lowers:
+    ``'temp'`` (V_L^E, the paper's choice) or ``'val'`` (the validation nodes, which also drive early
+    stopping: the temperatures are then tuned on held-out labels like any other hyper-parameter; use
+    it when the teacher was trained on V_L^E, as the paper's shipped teachers were).
     """
 
     method: str = "ltd"
@@ -72,6 +75,7 @@ class DistillConfig:
     meta_center: bool = False
     calibrate_on: str = "temp"
     kd_holdout: bool = False
+    meta_on: str = "temp"
     show_progress: bool = True
 
     def validate(self) -> "DistillConfig":
@@ -101,6 +105,8 @@ class DistillConfig:
                                  f"temperature learning), got method {self.method!r}; drop kd_holdout")
         if self.calibrate_on not in CALIBRATION_MASKS:
             raise UserInputError(f"calibrate_on must be one of {CALIBRATION_MASKS}, got {self.calibrate_on!r}")
+        if self.meta_on not in CALIBRATION_MASKS:
+            raise UserInputError(f"meta_on must be one of {CALIBRATION_MASKS}, got {self.meta_on!r}")
         if isinstance(self.init_tau, str) and self.init_tau != "calibrated":
             raise UserInputError(f"init_tau must be a number, None or 'calibrated', got {self.init_tau!r}")
         return self
@@ -212,7 +218,8 @@ class Distiller:
         names = [name for name, p in student.named_parameters() if p.requires_grad]
         params = [p for p in student.parameters() if p.requires_grad]
         optimizer = self._optimizer(params, cfg.alpha, cfg.weight_decay)
-        kd_mask = ~temp_mask if learns and cfg.kd_holdout else None
+        meta_mask = val_mask if cfg.meta_on == "val" else temp_mask  # whose loss the learning step lowers
+        kd_mask = ~meta_mask if learns and cfg.kd_holdout else None
         weight = kd_node_weight(n, cfg.reduction, kd_mask)
         if cfg.method == "ft":
             fixed_tau = torch.full((n,), float(cfg.temperature), dtype=feat.dtype, device=feat.device)
@@ -248,7 +255,7 @@ class Distiller:
             optimizer.step()
             if learn:
                 after, meta = self._learn_temperatures(
-                    graph, feat, labels, temp_mask, teacher, tau, weight, names, params, old, optimizer, rng,
+                    graph, feat, labels, meta_mask, teacher, tau, weight, names, params, old, optimizer, rng,
                     temp_opt)
             else:
                 after, meta = None, None
@@ -275,7 +282,7 @@ class Distiller:
         return DistillResult(student, logits, temperatures, stopper.best_acc, test_acc, stopper.best_epoch,
                              epoch + 1, seconds, seconds / (epoch + 1), config, history)
 
-    def _learn_temperatures(self, graph, feat, labels, temp_mask, teacher, tau, weight, names, params, old,
+    def _learn_temperatures(self, graph, feat, labels, meta_mask, teacher, tau, weight, names, params, old,
                             optimizer, rng, temp_opt):
         """One learning step of the temperature network; returns the student's eval-mode logits at theta'."""
         cfg = self.config
@@ -283,7 +290,7 @@ class Distiller:
         directions = step_jacobian(optimizer, params, old)
         student.eval()
         after = student(graph, feat)
-        loss_eval = eval_loss(after, labels, temp_mask, cfg.reduction)
+        loss_eval = eval_loss(after, labels, meta_mask, cfg.reduction)
         grads = torch.autograd.grad(loss_eval, params, allow_unused=True)
         direction = [d * (g if g is not None else torch.zeros_like(d)) for d, g in zip(directions, grads)]
         student.train()

@@ -47,14 +47,14 @@ def test_distill_json(capsys, tmp_path):
     assert np.loadtxt(temps).shape == (2485,)
 
 
-def test_distill_calibrate_on_val_and_holdout(capsys):
+def test_distill_calibrate_on_val_holdout_and_meta_on(capsys):
     argv = ["distill", "--method", "ltd-s", "--teacher-model", "sgc", "--model", "sgc", "--max-epochs", "12",
             "--warmup", "2", "--json", "--quiet"]
-    code, out, _ = run_cli(capsys, *argv, "--calibrate-on", "val", "--kd-holdout")
-    assert code == 0
+    code, out, _ = run_cli(capsys, *argv, "--calibrate-on", "val", "--kd-holdout", "--meta-on", "val")
+    assert code == 0 and last_json(out)["meta_on"] == "val"
     on_val = last_json(out)["start_temperature"]
     code, out, _ = run_cli(capsys, *argv)
-    assert code == 0
+    assert code == 0 and last_json(out)["meta_on"] == "temp"
     # the teacher trained on V_L^E and is over-confident there, so its temperature fitted there is lower
     assert 0 < last_json(out)["start_temperature"] < on_val
 

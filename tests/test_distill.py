@@ -84,19 +84,37 @@ def test_kd_holdout_hides_the_teacher_on_temp_nodes(cora, gcn_teacher, holdout):
     assert torch.equal(runs[0], runs[1]) == holdout
 
 
-def test_kd_holdout_meta_gradient_ignores_temp_nodes(cora, gcn_teacher, monkeypatch):
+@pytest.mark.parametrize("meta_on", ["temp", "val"])
+def test_kd_holdout_meta_gradient_ignores_the_judging_nodes(cora, gcn_teacher, monkeypatch, meta_on):
     import dgl_ltd.distillers as distillers
 
     steps, original = [], distillers.temperature_meta_gradient
     monkeypatch.setattr(distillers, "temperature_meta_gradient",
                         lambda *a, **kw: steps.append(original(*a, **kw)) or steps[-1])
-    temp = cora.ndata["temp_mask"]
+    judge = cora.ndata["temp_mask" if meta_on == "temp" else "val_mask"]
     for holdout in (True, False):
         steps.clear()
-        fit(cora, gcn_teacher, "ltd", max_epochs=6, warmup=1, calibrate_on="val", kd_holdout=holdout)
-        assert len(steps) == 5 and all(m[~temp].abs().max() > 0 for m in steps)
-        # a V_L^E node's temperature only acts through its KD term, which kd_holdout removes
-        assert all(bool((m[temp] == 0).all()) == holdout for m in steps)
+        fit(cora, gcn_teacher, "ltd", max_epochs=6, warmup=1, calibrate_on="val", kd_holdout=holdout,
+            meta_on=meta_on)
+        assert len(steps) == 5 and all(m[~judge].abs().max() > 0 for m in steps)
+        # a judging node's temperature only acts through its KD term, which kd_holdout removes
+        assert all(bool((m[judge] == 0).all()) == holdout for m in steps)
+
+
+@pytest.mark.parametrize("meta_on", ["temp", "val"])
+def test_meta_on_picks_the_labels_that_judge_the_temperatures(cora, gcn_teacher, meta_on):
+    # with the start temperature fitted on the validation nodes, the V_L^E labels enter only
+    # through the learning step: they matter with meta_on='temp' and not at all with 'val'
+    nd = cora.ndata
+    shuffled = nd["label"].clone()
+    shuffled[nd["temp_mask"]] = (shuffled[nd["temp_mask"]] + 1) % 7
+    runs = []
+    for labels in (nd["label"], shuffled):
+        torch.manual_seed(0)
+        student = build_model("gcn", nd["feat"].shape[1], 7)
+        runs.append(Distiller(student, "ltd", max_epochs=8, warmup=2, calibrate_on="val", meta_on=meta_on,
+                              show_progress=False).fit(cora, gcn_teacher, labels=labels).temperatures)
+    assert torch.equal(runs[0], runs[1]) == (meta_on == "val")
 
 
 class UserGNN(nn.Module):
@@ -137,6 +155,7 @@ def test_readme_api_example_runs():
     ({"method": "ltd", "reduction": "max"}, "reduction must be one of"),
     ({"method": "ltd", "calibrate_on": "test"}, "calibrate_on must be one of ('temp', 'val'), got 'test'"),
     ({"method": "kd", "kd_holdout": True}, "kd_holdout=True only applies to 'ltd' and 'ltd-s'"),
+    ({"method": "ltd", "meta_on": "test"}, "meta_on must be one of ('temp', 'val'), got 'test'"),
 ])
 def test_config_errors(kwargs, needle):
     method = kwargs.pop("method")

@@ -59,6 +59,7 @@ class DistillConfig:
     meta_center: bool = False
     calibrate_on: str = "temp"
     kd_holdout: bool = False
+    meta_on: str = "temp"
     show_progress: bool = True  # accepted for compatibility; this twin never draws a progress bar
 
     def validate(self) -> "DistillConfig":
@@ -175,7 +176,8 @@ class PyGDistiller:
         names = [name for name, p in student.named_parameters() if p.requires_grad]
         params = [p for p in student.parameters() if p.requires_grad]
         optimizer = self._optimizer(params, cfg.alpha, cfg.weight_decay)
-        kd_mask = ~temp_mask if learns and cfg.kd_holdout else None
+        meta_mask = val_mask if cfg.meta_on == "val" else temp_mask  # whose loss the learning step lowers
+        kd_mask = ~meta_mask if learns and cfg.kd_holdout else None
         weight = kd_node_weight(n, cfg.reduction, kd_mask)
         if cfg.method == "ft":
             fixed_tau = torch.full((n,), float(cfg.temperature), dtype=x.dtype, device=x.device)
@@ -212,7 +214,7 @@ class PyGDistiller:
             optimizer.step()
             if learn:
                 after, meta = self._learn_temperatures(
-                    x, edge_index, labels, temp_mask, teacher, tau, weight, names, params, old, optimizer, rng,
+                    x, edge_index, labels, meta_mask, teacher, tau, weight, names, params, old, optimizer, rng,
                     temp_opt)
             else:
                 after, meta = None, None
@@ -234,7 +236,7 @@ class PyGDistiller:
         return DistillResult(student, logits, temperatures, stopper.best_acc, test_acc, stopper.best_epoch,
                              epoch + 1, seconds, seconds / (epoch + 1), asdict(cfg), history)
 
-    def _learn_temperatures(self, x, edge_index, labels, temp_mask, teacher, tau, weight, names, params, old,
+    def _learn_temperatures(self, x, edge_index, labels, meta_mask, teacher, tau, weight, names, params, old,
                             optimizer, rng, temp_opt):
         """One learning step of the temperature network; returns the student's eval-mode logits at theta'."""
         cfg = self.config
@@ -242,7 +244,7 @@ class PyGDistiller:
         directions = step_jacobian(optimizer, params, old)
         student.eval()
         after = student(x, edge_index)
-        loss_eval = eval_loss(after, labels, temp_mask, cfg.reduction)
+        loss_eval = eval_loss(after, labels, meta_mask, cfg.reduction)
         grads = torch.autograd.grad(loss_eval, params, allow_unused=True)
         direction = [d * (g if g is not None else torch.zeros_like(d)) for d, g in zip(directions, grads)]
         student.train()
