@@ -202,7 +202,8 @@ def cmd_distill(args) -> dict:
     extra = {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
              "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6)}
     if "resolved_init_tau" in results[0].config:  # LTD, LTD-S: where the temperatures started
-        extra["start_temperature"] = round(float(results[0].config["resolved_init_tau"]), 6)
+        start = results[0].config["resolved_init_tau"]  # None: the paper's random start
+        extra["start_temperature"] = None if start is None else round(float(start), 6)
         extra["meta_on"] = results[0].config["meta_on"]
     return _summary(accs, extra)
 

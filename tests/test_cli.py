@@ -59,6 +59,15 @@ def test_distill_calibrate_on_val_holdout_and_meta_on(capsys):
     assert 0 < last_json(out)["start_temperature"] < on_val
 
 
+def test_distill_paper_settings_random_start(capsys):
+    # the paper's cell: SGD on summed losses and a randomly initialised temperature network
+    code, out, _ = run_cli(capsys, "distill", "--method", "ltd", "--teacher-model", "sgc", "--model", "sgc",
+                           "--settings", "paper", "--max-epochs", "6", "--warmup", "2", "--json", "--quiet")
+    assert code == 0
+    res = last_json(out)
+    assert res["start_temperature"] is None and 0 < res["test_acc"] <= 1
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["eval-logits", "--dataset", "nope", "--logits", "x.txt"], "unknown dataset 'nope'"),
     (["teacher", "--model", "mlp3"], "unknown model 'mlp3'"),
