@@ -17,7 +17,7 @@ import statistics
 
 from common import RESULTS, add_grid_arguments, data_dir, git_commit, load_cache, machine, run_then_table, save_cache
 from dgl_ltd.data import load_dataset, load_logits
-from dgl_ltd.distillers import Distiller, calibrated_temperature, tuned_config
+from dgl_ltd.distillers import Distiller, calibrated_temperature, paper_config, tuned_config
 from dgl_ltd.hparams import teacher_logits_path
 from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed
@@ -59,6 +59,14 @@ VARIANTS = {
                 "nodes the teacher never trained on), starting from the temperature calibrated there"),
     "metaval-beta0.003": ("ltd", {"meta_on": "val", "calibrate_on": "val", "beta": 0.003},
                           "the same with a 10x larger temperature learning rate"),
+    "paper-kd": ("kd", {},
+                 "KD under the paper's student protocol (`paper_config`: SGD on summed losses at the cell's "
+                 "alpha, no weight decay, the LTD cell's lambda)"),
+    "paper-ft": ("ft", {},
+                 "FT under the paper's student protocol, at the paper's FT temperature and lambda"),
+    "paper-ltd": ("ltd", {},
+                  "the paper's LTD cell as published: its student protocol, beta, k, lambda and a randomly "
+                  "initialised temperature network"),
     "ft-calval": ("ft", {},
                   "FT at the teacher's temperature calibrated on the validation nodes (calval's start, "
                   "LTD without learning)"),
@@ -70,7 +78,10 @@ VARIANTS = {
 
 def config_for(variant: str, model: str, dataset: str, graph, teacher) -> tuple:
     method, overrides, _ = VARIANTS[variant]
-    config = tuned_config(model, dataset, method, graph)
+    if variant.startswith("paper-"):
+        config = paper_config(model, dataset, method)
+    else:
+        config = tuned_config(model, dataset, method, graph)
     config.update(overrides)
     if variant in ("ft-calibrated", "ft-calval"):  # the start temperature of LTD / calval, which use k = 2 T0
         mask = graph.ndata["temp_mask" if variant == "ft-calibrated" else "val_mask"]

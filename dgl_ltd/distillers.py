@@ -338,23 +338,27 @@ def _eval_logits(student: nn.Module, graph, feat: torch.Tensor) -> torch.Tensor:
 def paper_config(model: str, dataset: str, method: str = "ltd") -> dict:
     """The paper's published settings for a cell as :class:`DistillConfig` keywords.
 
-    LTD: SGD for student and temperatures with learning rates alpha and beta on summed losses,
-    range k, label weight lambda, random temperature-network initialisation. FT: the paper's
-    global temperature and lambda. Raises when the cell was not published.
+    Every method gets the paper's student protocol: SGD on summed losses, no weight decay, the
+    student learning rate alpha of the cell's LTD row (``hparams.csv``), so that the baselines
+    train like LTD. LTD/LTD-S add the temperature learning rate beta, range k, label weight
+    lambda and the random temperature-network initialisation; FT takes the global temperature
+    and lambda of its own row (``ft_hparams.csv``); KD keeps tau = 1 with the LTD row's lambda.
+    Raises when the cell was not published.
     """
     from .hparams import ft_hparams, ltd_hparams
 
+    cell = ltd_hparams(model, dataset)
+    if cell is None:
+        raise UserInputError(f"the paper publishes no LTD settings for {model} on {dataset}; pass them explicitly")
+    student = {"optimizer": "sgd", "reduction": "sum", "weight_decay": 0.0, "alpha": cell["alpha"]}
     if method in ("ltd", "ltd-s"):
-        cell = ltd_hparams(model, dataset)
-        if cell is None:
-            raise UserInputError(f"the paper publishes no LTD settings for {model} on {dataset}; pass them explicitly")
-        return dict(cell, optimizer="sgd", reduction="sum", init_tau=None, weight_decay=0.0)
+        return dict(student, beta=cell["beta"], k=cell["k"], lam=cell["lam"], init_tau=None)
     if method == "ft":
-        cell = ft_hparams(model, dataset)
-        if cell is None:
+        ft = ft_hparams(model, dataset)
+        if ft is None:
             raise UserInputError(f"the paper publishes no FT settings for {model} on {dataset}; pass them explicitly")
-        return cell
-    return {}
+        return dict(student, **ft)
+    return dict(student, lam=cell["lam"])
 
 
 # student learning rate (Adam) by dataset: the small citation graphs profit from slower training;
