@@ -18,7 +18,7 @@ import statistics
 from common import RESULTS, add_grid_arguments, data_dir, git_commit, load_cache, machine, run_then_table, save_cache
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distillers import Distiller, calibrated_temperature, paper_config, tuned_config
-from dgl_ltd.hparams import teacher_logits_path
+from dgl_ltd.hparams import paper_result, teacher_logits_path
 from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed
 
@@ -67,6 +67,12 @@ VARIANTS = {
     "paper-ltd": ("ltd", {},
                   "the paper's LTD cell as published: its student protocol, beta, k, lambda and a randomly "
                   "initialised temperature network"),
+    "paper-ltd-cal": ("ltd", {"init_tau": "calibrated", "k": None},
+                      "paper-ltd with this package's start: every node at the calibrated temperature T0, "
+                      "range k = 2 T0"),
+    "paper-ft-cal": ("ft", {},
+                     "FT under the paper's student protocol at T0, paper-ltd-cal's start (its lambda is the "
+                     "LTD cell's)"),
     "ft-calval": ("ft", {},
                   "FT at the teacher's temperature calibrated on the validation nodes (calval's start, "
                   "LTD without learning)"),
@@ -83,9 +89,11 @@ def config_for(variant: str, model: str, dataset: str, graph, teacher) -> tuple:
     else:
         config = tuned_config(model, dataset, method, graph)
     config.update(overrides)
-    if variant in ("ft-calibrated", "ft-calval"):  # the start temperature of LTD / calval, which use k = 2 T0
-        mask = graph.ndata["temp_mask" if variant == "ft-calibrated" else "val_mask"]
+    if variant in ("ft-calibrated", "ft-calval", "paper-ft-cal"):  # the start temperature of LTD / calval
+        mask = graph.ndata["val_mask" if variant == "ft-calval" else "temp_mask"]
         config["temperature"] = calibrated_temperature(teacher, graph.ndata["label"], mask)
+    if variant == "paper-ft-cal":
+        config["lam"] = paper_config(model, dataset, "ltd")["lam"]
     return method, config
 
 
@@ -103,7 +111,13 @@ def run(args) -> None:
                         continue
                     set_seed(seed)
                     student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])
-                    res = Distiller(student, method, show_progress=False, **config).fit(graph, teacher, seed=seed)
+                    try:
+                        res = Distiller(student, method, show_progress=False, **config).fit(graph, teacher, seed=seed)
+                    except FloatingPointError as exc:  # a diverged run counts, as NaN, against its variant
+                        print(key, "diverged:", exc, flush=True)
+                        cache[key] = {"test_acc": float("nan"), "diverged": str(exc)}
+                        save_cache(CACHE, {**load_cache(CACHE), key: cache[key]})
+                        continue
                     cache[key] = {"test_acc": res.test_acc, "val_acc": res.val_acc, "epochs": res.epochs,
                                   "seconds": res.seconds, "tau_mean": float(res.temperatures.mean()),
                                   "tau_std": float(res.temperatures.std())}
@@ -140,6 +154,7 @@ def table(args) -> str:
         return reference if method in ("kd", "ft", "ltd") else cache
 
     diffs = {m: [] for m in methods}  # (cell, mean - max(KD, FT))
+    cell_means = {}
     for key in sorted({k.rsplit("/", 2)[0] for k in cache}):
         dataset, model = key.split("/")
         seeds = sorted({int(k.rsplit("/", 1)[1]) for k in cache if k.startswith(key + "/")})
@@ -148,6 +163,7 @@ def table(args) -> str:
                  if seeds and all(runs(m).get(f"{key}/{m}/{s}") for s in seeds)}
         if "ltd" not in means:
             continue
+        cell_means[key] = means
         best_global = max(means["kd"], means["ft"])
         for m, value in means.items():
             diffs[m].append((key, value - best_global))
@@ -164,9 +180,30 @@ def table(args) -> str:
                 brackets = ", ".join(f"{ref} {100 * statistics.fmean(v):+.2f}" for ref, v in same.items()
                                      if len(v) == len(cells))
                 lines.append(f"* {m}: {100 * statistics.fmean(v for _, v in d):+.2f} over {len(d)} cells ({brackets})")
+    lines += paper_protocol_summary(cell_means)
     text = "\n".join(lines) + "\n"
     (RESULTS / "ltd_variants.md").write_text(text)
     return text
+
+
+def paper_protocol_summary(cell_means: dict) -> list:
+    """Within the paper's student protocol: each column against max(paper-kd, paper-ft) and the paper's LTD."""
+    columns = ["paper-kd", "paper-ft", "paper-ltd", "paper-ltd-cal", "paper-ft-cal", "ltd"]
+    cells = {key: m for key, m in cell_means.items() if all(c in m for c in columns[:3])}
+    if not cells:
+        return []
+    lines = ["", f"The paper's student protocol (`paper_config`), over the {len(cells)} cells where paper-kd, paper-ft "
+             "and paper-ltd all ran (a NaN: some seed diverged); ltd is this package's LTD (Adam on mean losses) on "
+             "the same cells and seeds:", ""]
+    for column in columns:
+        with_column = {key: m for key, m in cells.items() if column in m}
+        if not with_column:
+            continue
+        margin = [m[column] - max(m["paper-kd"], m["paper-ft"]) for m in with_column.values()]
+        gap = [m[column] - paper_result(key.split("/")[1], key.split("/")[0], "LTD") for key, m in with_column.items()]
+        lines.append(f"* {column}: minus max(paper-kd, paper-ft) {100 * statistics.fmean(margin):+.2f}, minus the "
+                     f"paper's LTD {100 * statistics.fmean(gap):+.2f} points, over {len(with_column)} cells")
+    return lines
 
 
 def main() -> None:
