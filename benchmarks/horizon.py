@@ -6,7 +6,8 @@ learning rate at 1e-12, so it is FT at T with LTD's bookkeeping) and records, at
 the one-step meta-gradient dL_eval(theta')/dT = sum_v dL_eval/dtau_v of the loss on V_L^E and,
 in a second run, on the validation nodes. A positive value asks for a lower (sharper) T. The
 run's test accuracy (best validation epoch restored) is the long-horizon answer. Writes
-``benchmarks/results/horizon.md``.
+``benchmarks/results/horizon.md``; every row is cached in ``benchmarks/results/horizon_runs.json``
+(``--table-only`` rewrites the table from the cache).
 
     python benchmarks/horizon.py --cells cora:gcn,cora:gat,citeseer:gcn,citeseer:gat --seeds 0,1
 """
@@ -17,7 +18,7 @@ import statistics
 
 import torch
 
-from common import RESULTS, data_dir, git_commit, machine
+from common import RESULTS, data_dir, git_commit, load_cache, machine, save_cache
 import dgl_ltd.distillers as distillers
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.hparams import teacher_logits_path
@@ -25,6 +26,7 @@ from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed
 
 FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+CACHE = RESULTS / "horizon_runs.json"
 
 
 def one_run(graph, teacher, dataset: str, model: str, T: float, meta_on: str, seed: int, epochs: int) -> dict:
@@ -48,12 +50,20 @@ def one_run(graph, teacher, dataset: str, model: str, T: float, meta_on: str, se
     return {"steps": steps, "test_acc": res.test_acc, "val_acc": res.val_acc}
 
 
-def measure(dataset: str, model: str, seeds: list, epochs: int) -> list:
+def measure(dataset: str, model: str, seeds: list, epochs: int, table_only: bool) -> list:
+    cache = load_cache(CACHE)
+    prefix = f"{dataset}/{model}/seeds{','.join(map(str, seeds))}/epochs{epochs}"
+    if table_only:
+        return [cache[f"{prefix}/{f:g}"] for f in FACTORS if f"{prefix}/{f:g}" in cache]
     graph = load_dataset(dataset, data_dir())
     teacher = load_logits(teacher_logits_path(data_dir(), dataset, model), graph)
     t_val = distillers.calibrated_temperature(teacher, graph.ndata["label"], graph.ndata["val_mask"])
     rows = []
     for factor in FACTORS:
+        key = f"{prefix}/{factor:g}"
+        if key in cache:
+            rows.append(cache[key])
+            continue
         T = factor * t_val
         row = {"T": T, "factor": factor}
         for meta_on in ("temp", "val"):
@@ -64,6 +74,7 @@ def measure(dataset: str, model: str, seeds: list, epochs: int) -> list:
             row["test_acc"] = statistics.mean(r["test_acc"] for r in runs)  # the same training in both runs
             row["val_acc"] = statistics.mean(r["val_acc"] for r in runs)
         rows.append(row)
+        save_cache(CACHE, {**load_cache(CACHE), key: row})
         print(dataset, model, row, flush=True)
     return rows
 
@@ -75,6 +86,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="horizon.md", help="file name under benchmarks/results/")
+    parser.add_argument("--table-only", action="store_true", help="rewrite the table from the cached rows")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -102,7 +114,7 @@ def main() -> None:
     ]
     for cell in args.cells.split(","):
         dataset, model = cell.split(":")
-        for r in measure(dataset, model, seeds, args.epochs):
+        for r in measure(dataset, model, seeds, args.epochs, args.table_only):
             lines.append(f"| {dataset} | {model} | {r['factor']:g} | {r['T']:.3f} | {r['test_acc']:.4f} | "
                          f"{r['val_acc']:.4f} | {r['down_temp']:.2f} | {r['median_temp']:+.2e} | "
                          f"{r['down_val']:.2f} | {r['median_val']:+.2e} |")

@@ -189,14 +189,19 @@ def table(args) -> str:
 def paper_protocol_summary(cell_means: dict) -> list:
     """Within the paper's student protocol: each column against max(paper-kd, paper-ft) and the paper's LTD."""
     columns = ["paper-kd", "paper-ft", "paper-ltd", "paper-ltd-cal", "paper-ft-cal", "ltd"]
-    cells = {key: m for key, m in cell_means.items() if all(c in m for c in columns[:3])}
+    cells = {key: m for key, m in cell_means.items() if "paper-kd" in m and "paper-ft" in m}
     if not cells:
         return []
-    lines = ["", f"The paper's student protocol (`paper_config`), over the {len(cells)} cells where paper-kd, paper-ft "
-             "and paper-ltd all ran (a NaN: some seed diverged); ltd is this package's LTD (Adam on mean losses) on "
-             "the same cells and seeds:", ""]
+    failed = sorted(key for key, m in cells.items()  # NaN (diverged) or a mean below 0.5: training failed
+                    if any(c in m and not m[c] >= 0.5 for c in columns[:5]))
+    kept = {key: m for key, m in cells.items() if key not in failed}
+    lines = ["", f"The paper's student protocol (`paper_config`), over the {len(kept)} cells where paper-kd and paper-ft "
+             "ran and no paper-protocol column failed (a NaN from a diverged seed, or a mean below 0.5)"
+             + (f"; left out: {', '.join(failed)}" if failed else "")
+             + ". Each column over those of the cells where it ran; ltd is this package's LTD (Adam on mean "
+             "losses) on the same cells and seeds:", ""]
     for column in columns:
-        with_column = {key: m for key, m in cells.items() if column in m}
+        with_column = {key: m for key, m in kept.items() if column in m}
         if not with_column:
             continue
         margin = [m[column] - max(m["paper-kd"], m["paper-ft"]) for m in with_column.values()]
