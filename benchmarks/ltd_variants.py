@@ -128,6 +128,16 @@ def run(args) -> None:
                           flush=True)
 
 
+def commands_line(variants: list, args) -> str:
+    """The hand-kept 'Commands:' line of the existing table (the runs came from many commands), else this one."""
+    path = RESULTS / "ltd_variants.md"
+    kept = [line for line in path.read_text().splitlines() if line.startswith("Commands: ")] if path.exists() else []
+    if kept:
+        return kept[0]
+    return (f"Command: `python benchmarks/ltd_variants.py --variants {','.join(variants)} --datasets "
+            f"{args.datasets} --seeds {args.seeds}` (commit {git_commit()}).")
+
+
 def table(args) -> str:
     cache = load_cache(CACHE)
     reference = {}
@@ -139,8 +149,7 @@ def table(args) -> str:
     lines = [
         "# LTD variants: what was tried to make learned temperatures beat a global temperature",
         "",
-        f"Command: `python benchmarks/ltd_variants.py --variants {','.join(variants)} --datasets "
-        f"{args.datasets} --seeds {args.seeds}` (commit {git_commit()}).",
+        commands_line(variants, args),
         f"Machine: {machine()}.",
         "",
         "Mean test accuracy over the student seeds (kd, ft, ltd: the cached runs of `reproduce.py`, same",
