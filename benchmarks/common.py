@@ -67,6 +67,12 @@ def git_commit() -> str:
         return "unknown"
 
 
+def report_lines(title: str, command: str, explanation: list, head: str) -> list:
+    """The opening of a results file: title, command and commit, machine, explanation, table head."""
+    return [f"# {title}", "", f"Command: `{command}` (commit {git_commit()}).", f"Machine: {machine()}.", "",
+            *explanation, "", head, "|" + " --- |" * (head.count("|") - 1)]
+
+
 def add_grid_arguments(parser, datasets: str, seeds: str) -> None:
     """The options every dataset x model x seed benchmark takes."""
     parser.add_argument("--datasets", default=datasets)

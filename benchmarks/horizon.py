@@ -18,7 +18,7 @@ import statistics
 
 import torch
 
-from common import RESULTS, data_dir, git_commit, load_cache, machine, save_cache
+from common import RESULTS, data_dir, load_cache, report_lines, save_cache
 import dgl_ltd.distillers as distillers
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.hparams import teacher_logits_path
@@ -92,14 +92,9 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     head = ("| dataset | model | T / T_val | T | test acc | val acc | steps asking for lower T: V_L^E | "
             "median dL/dT: V_L^E | steps asking for lower T: val | median dL/dT: val |")
-    lines = [
-        "# The one-step meta-gradient against the long run: which global temperature?",
-        "",
-        f"Command: `python benchmarks/horizon.py --cells {args.cells} --seeds {args.seeds} --epochs {args.epochs}"
-        f"{'' if args.out == 'horizon.md' else ' --out ' + args.out}` "
-        f"(commit {git_commit()}).",
-        f"Machine: {machine()}.",
-        "",
+    command = (f"python benchmarks/horizon.py --cells {args.cells} --seeds {args.seeds} --epochs {args.epochs}"
+               + ("" if args.out == "horizon.md" else f" --out {args.out}"))
+    lines = report_lines("The one-step meta-gradient against the long run: which global temperature?", command, [
         "The student trains at a fixed global temperature T (LTD's `tuned_config` with the temperature",
         f"learning rate 1e-12, {args.epochs} epochs, best validation epoch restored; test and validation",
         f"accuracy are means over seeds {seeds}). T_val is the teacher's temperature calibrated on the",
@@ -108,10 +103,7 @@ def main() -> None:
         "or on the validation nodes (`meta_on='val'`); a positive value asks for a sharper (lower) T.",
         "A meta-gradient that tracked the long run would ask for lower T above the best T and for higher",
         "T below it.",
-        "",
-        head,
-        "|" + " --- |" * (head.count("|") - 1),
-    ]
+    ], head)
     for cell in args.cells.split(","):
         dataset, model = cell.split(":")
         for r in measure(dataset, model, seeds, args.epochs, args.table_only):

@@ -15,7 +15,7 @@ import statistics
 
 import torch
 
-from common import RESULTS, data_dir, git_commit, machine
+from common import RESULTS, data_dir, report_lines
 import dgl_ltd.distillers as distillers
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.entropy import neighbourhood_entropy
@@ -78,23 +78,15 @@ def main() -> None:
     head = ("| dataset | model | learning steps | corr(meta, teacher right) | corr(meta, teacher confidence) | "
             "corr(meta, entropy H_v) | pushed softer: teacher right | pushed softer: teacher wrong | "
             "step-to-step corr | common share |")
-    lines = [
-        "# Does the per-node meta-gradient know where the teacher is wrong?",
-        "",
-        f"Command: `python benchmarks/meta_signal.py --cells {args.cells} --epochs {args.epochs}` "
-        f"(commit {git_commit()}).",
-        f"Machine: {machine()}.",
-        "",
+    command = f"python benchmarks/meta_signal.py --cells {args.cells} --epochs {args.epochs}"
+    lines = report_lines("Does the per-node meta-gradient know where the teacher is wrong?", command, [
         "LTD with `tuned_config`, seed 0, a fixed number of epochs (no early stopping). `meta` is the",
         "per-node dL_eval/dtau_v summed over all learning steps; correlations over the test nodes (Pearson).",
         "'pushed softer': share of test nodes whose summed step raises tau (meta < 0). 'step-to-step",
         "corr': median correlation of the per-node meta-gradient between consecutive steps.",
         "'common share': abs(mean of meta) / mean of abs(meta) over all nodes, how much of the summed",
         "meta-gradient is one push shared by every node (1: all nodes alike, 0: no common direction).",
-        "",
-        head,
-        "|" + " --- |" * (head.count("|") - 1),
-    ]
+    ], head)
     for cell in args.cells.split(","):
         dataset, model = cell.split(":")
         r = measure(dataset, model, args.epochs)
