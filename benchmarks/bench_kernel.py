@@ -7,6 +7,11 @@ method in a fresh subprocess (see ``_memory_child``). Prints a Markdown report; 
 
     python benchmarks/bench_kernel.py --threads 2 --out benchmarks/results/kernel_cpu.md
     python benchmarks/bench_kernel.py --device cuda --sizes 1000000x47
+    python benchmarks/bench_kernel.py --device cuda --methods kernel,kernel-L8,kernel-L16,kernel-L32,eager --inner 20
+
+On CUDA, ``kernel-L<n>`` runs the kernel with n lanes per row (``DGL_LTD_CUDA_LANES``) instead of
+the width it picks from C, and ``--inner K`` times K calls back to back between two
+synchronisations, so that the launch and synchronisation latency is spread over K calls.
 
 OpenMP threads wait passively here (``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it):
 the code that ``torch.compile`` generates loads its own OpenMP runtime, whose threads otherwise
@@ -47,24 +52,40 @@ def make_inputs(n: int, c: int, device: str, seed: int = 0):
     return t, tau, z
 
 
+LANES_ENV = "DGL_LTD_CUDA_LANES"
+
+
 def make_fn(method: str) -> Callable:
-    if method == "kernel":
+    if method == "kernel" or method.startswith("kernel-L"):
         if not ops.has_compiled_kernel():
             raise SystemExit("dgl_ltd._C is not built: run `python setup.py build_ext --inplace` first")
-        return ops.tempered_kd_loss
+        if method == "kernel":
+            return ops.tempered_kd_loss
+        lanes = method[len("kernel-L"):]
+
+        def with_lanes(*args):
+            os.environ[LANES_ENV] = lanes  # read by the CUDA launcher at every call
+            try:
+                return ops.tempered_kd_loss(*args)
+            finally:
+                os.environ.pop(LANES_ENV, None)
+
+        return with_lanes
     if method == "eager":
         return ops.eager_tempered_kd_loss
     return torch.compile(ops.eager_tempered_kd_loss)
 
 
-def step(fn: Callable, t, tau, z, sync: Callable[[], None]) -> float:
+def step(fn: Callable, t, tau, z, sync: Callable[[], None], inner: int = 1) -> float:
+    """Seconds per forward + backward, averaged over ``inner`` calls between two synchronisations."""
     z.grad = None
     tau.grad = None
     sync()
     start = time.perf_counter()
-    fn(t, tau, z).backward()
+    for _ in range(inner):
+        fn(t, tau, z).backward()
     sync()
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / inner
 
 
 def bytes_lower_bound(n: int, c: int, elem: int = 4) -> int:
@@ -130,7 +151,7 @@ def _cuda_peak(fn: Callable, t, tau, z) -> float:
     return torch.cuda.max_memory_allocated() - base
 
 
-def run_size(n: int, c: int, device: str, repeats: int, methods: Tuple[str, ...]
+def run_size(n: int, c: int, device: str, repeats: int, methods: Tuple[str, ...], inner: int = 1
              ) -> Tuple[Dict[str, List[float]], Dict[str, float]]:
     t, tau, z = make_inputs(n, c, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -141,7 +162,7 @@ def run_size(n: int, c: int, device: str, repeats: int, methods: Tuple[str, ...]
     times: Dict[str, List[float]] = {m: [] for m in methods}
     for _ in range(repeats):
         for m, fn in fns.items():
-            times[m].append(step(fn, t, tau, z, sync))
+            times[m].append(step(fn, t, tau, z, sync, inner))
     # On CUDA the allocator's peak statistics work in-process (after the warm-up above).
     peaks = {m: _cuda_peak(fn, t, tau, z) for m, fn in fns.items()} if device == "cuda" else {}
     return times, peaks
@@ -174,6 +195,7 @@ def main(argv: List[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--inner", type=int, default=1, help="calls per timed step (between two synchronisations)")
     p.add_argument("--no-memory", action="store_true", help="skip the subprocess memory measurement")
     p.add_argument("--out", type=Path, help="also write the Markdown report here")
     p.add_argument("--_mem-child", dest="mem_child", help=argparse.SUPPRESS)
@@ -188,7 +210,7 @@ def main(argv: List[str] | None = None) -> None:
     report = ["| N | C | method | median fwd+bwd (ms) | min (ms) | time / kernel time | GB/s (lower bound) "
               "| extra peak (MB) | extra / (N*C*4 B) |", "|---|---|---|---|---|---|---|---|---|"]
     for n, c in sizes:
-        times, peaks = run_size(n, c, args.device, args.repeats, methods)
+        times, peaks = run_size(n, c, args.device, args.repeats, methods, args.inner)
         med = {m: statistics.median(v) for m, v in times.items()}
         nc_bytes = n * c * 4
         for m in methods:
@@ -199,11 +221,13 @@ def main(argv: List[str] | None = None) -> None:
             mem_cols = ("-", "-") if mem == "" else (f"{mem / 2**20:.0f}", f"{mem / nc_bytes:.2f}")
             ratio = med[m] / med["kernel"] if "kernel" in med else float("nan")
             gbs = bytes_lower_bound(n, c) / med[m] / 1e9
-            report.append(f"| {n} | {c} | {m} | {med[m] * 1e3:.1f} | {min(times[m]) * 1e3:.1f} | "
+            digits = 3 if med[m] < 0.01 else 1
+            report.append(f"| {n} | {c} | {m} | {med[m] * 1e3:.{digits}f} | {min(times[m]) * 1e3:.{digits}f} | "
                           f"{ratio:.2f}x | {gbs:.1f} | {mem_cols[0]} | {mem_cols[1]} |")
             print(report[-1], flush=True)
     head = [f"Command: `python {' '.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])}`", ""]
-    head += environment(args.device, args.threads) + [f"- repeats: {args.repeats} (interleaved)", ""]
+    head += environment(args.device, args.threads)
+    head += [f"- repeats: {args.repeats} (interleaved), {args.inner} call(s) per timed step", ""]
     text = "\n".join(head + report) + "\n"
     print(text)
     if args.out:

@@ -4,9 +4,11 @@
 #   2. probe that a C++ error (TORCH_CHECK) raised inside the extension reaches Python; if it
 #      crashes the interpreter, relink the same objects with another toolchain and probe again,
 #   3. run tests/test_ops.py (the CUDA tests must run, not skip),
-#   4. time kernel vs eager vs torch.compile on the GPU.
+#   4. time kernel vs eager vs torch.compile on the GPU, one call per timed step (latency included),
+#   5. the same with 20 calls per timed step, and the kernel at each row-group width (lanes per row).
 # Usage (repository root):  OUT=/some/dir bash benchmarks/gpu_check.sh
-# Writes gpu_env.txt, build.log, probe.log, pytest.log, bench.log and gpu_results.txt into $OUT.
+# Writes gpu_env.txt, build.log, probe.log, pytest.log, bench.log, gpu_results.txt, bench_lanes.log
+# and gpu_lanes.txt into $OUT.
 set -u
 OUT=${OUT:-/tmp/dgl_ltd_gpu_check}
 PY=${PYTHON:-python3}
@@ -79,6 +81,13 @@ t0=$(date +%s)
 timeout 150 $PY benchmarks/bench_kernel.py --device cuda --sizes 1000000x47,169343x40 --repeats 30 \
   --out "$OUT/gpu_results.txt" > "$OUT/bench.log" 2>&1
 echo "bench rc=$? in $(( $(date +%s) - t0 ))s" >> "$ENV"
+
+t0=$(date +%s)
+timeout 150 $PY benchmarks/bench_kernel.py --device cuda --sizes 1000000x47,169343x40 --repeats 15 --inner 20 \
+  --methods kernel,kernel-L4,kernel-L8,kernel-L16,kernel-L32,eager,compile \
+  --out "$OUT/gpu_lanes.txt" > "$OUT/bench_lanes.log" 2>&1
+echo "bench lanes rc=$? in $(( $(date +%s) - t0 ))s" >> "$ENV"
 cat "$ENV" "$OUT/probe.log"
 tail -25 "$OUT/pytest.log"
 cat "$OUT/gpu_results.txt" 2>/dev/null || tail -30 "$OUT/bench.log"
+cat "$OUT/gpu_lanes.txt" 2>/dev/null || tail -30 "$OUT/bench_lanes.log"

@@ -434,3 +434,47 @@ def test_cuda_loss_end_to_end(reduction: str) -> None:
     cpu = _loss_and_grads(ops.tempered_kd_loss, t, tau, z, w, reduction)
     got = _loss_and_grads(ops.tempered_kd_loss, t.cuda(), tau.cuda(), z.cuda(), w.cuda(), reduction)
     _assert_as_accurate(got, cpu, ref, rtol=5e-5)
+
+
+@needs_kernel
+@needs_cuda
+@pytest.mark.parametrize("lanes", ["4", "8", "16", "32"])
+@pytest.mark.parametrize("n,c", [(1, 1), (37, 3), (257, 47), (65, 33), (20, 700)])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_cuda_every_lane_count_matches_cpu(lanes: str, n: int, c: int, dtype: torch.dtype,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row-group width of the CUDA kernels (DGL_LTD_CUDA_LANES) gives the CPU kernel's results,
+    also when N is not a multiple of the rows per block and C is below or above the group width."""
+    t, tau, z = _inputs(n, c, dtype, tau_kind="mixed")
+    w = torch.rand(n, dtype=dtype)
+    cpu = _raw(t, tau, z, w, True)
+    monkeypatch.setenv("DGL_LTD_CUDA_LANES", lanes)
+    gpu = _raw(t.cuda(), tau.cuda(), z.cuda(), w.cuda(), True)
+    if dtype == F64:
+        for a, b in zip(gpu, cpu):
+            _assert_close_scaled(a.cpu(), b, rtol=1e-10)
+    else:
+        ref = _raw(t.double(), tau.double(), z.double(), w.double(), True)
+        _assert_as_accurate(gpu, cpu, ref, rtol=5e-5)
+
+
+@needs_kernel
+@needs_cuda
+def test_cuda_bad_lane_override_is_an_error() -> None:
+    # In a subprocess, like test_raw_op_checks_shapes: a C++ error must not end the session.
+    import os
+    import subprocess
+
+    code = (
+        "import torch, dgl_ltd.ops\n"
+        "x = torch.zeros(4, 3, device='cuda')\n"
+        "try:\n"
+        "    torch.ops.dgl_ltd.tempered_kd_forward(x, torch.ones(4, device='cuda'), x, torch.ones(4, device='cuda'))\n"
+        "except RuntimeError as exc:\n"
+        "    print(str(exc).splitlines()[0])\n"
+    )
+    root = Path(ops.__file__).resolve().parents[1]
+    env = dict(os.environ, DGL_LTD_CUDA_LANES="12")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert "DGL_LTD_CUDA_LANES must be 4, 8, 16 or 32, got '12'" in out.stdout, out.stdout

@@ -1,8 +1,10 @@
-// CUDA kernels: one warp per row (8 rows per 256-thread block, grid-stride over rows).
+// CUDA kernels: a group of L lanes per row (L = 4, 8, 16 or 32; 256 / L rows per block,
+// grid-stride over rows). L is chosen per call from C (see lanes_for), so a short row (C = 47)
+// does not leave most of a warp idle, and the shuffle merges take log2(L) steps instead of 5.
 //
 // Forward: each lane keeps an online softmax state over its columns,
 //   ms, ss = sum exp(s - ms)  (s = t / tau),  mz, sz = sum exp(z - mz),  a = sum exp(s - ms) (z - mz),
-// and the 32 states are merged with butterfly shuffles; lane 0 writes loss, lse_s, lse_z.
+// and the L states are merged with butterfly shuffles inside the group; lane 0 writes loss, lse_s, lse_z.
 // Backward: sweep 1 recomputes p and softmax(z) from the saved log-sum-exps, writes dl/dz and
 // reduces <p,t>, <p,z>; sweep 2 (row now in L1/L2) forms the centred covariance for dl/dtau and
 // writes dl/dt when asked.
@@ -19,6 +21,9 @@
 
 #include <algorithm>
 #include <cmath> // INFINITY
+#include <cstdlib> // getenv
+#include <string>
+#include <type_traits> // integral_constant
 
 namespace dgl_ltd {
 namespace ops {
@@ -26,9 +31,22 @@ namespace ops {
 namespace {
 
 constexpr int kWarp = 32;
-constexpr int kRowsPerBlock = 8;
-constexpr int kThreads = kWarp * kRowsPerBlock;
+constexpr int kThreads = 256;
 constexpr unsigned kFullMask = 0xffffffffu;
+
+// The lanes of this thread's row group: L consecutive lanes starting at a multiple of L. The
+// shuffles below name only those lanes, so groups of one warp may leave the row loop at
+// different iterations (a group's lanes always take the same path).
+template <int L>
+__device__ __forceinline__ unsigned group_mask() {
+  static_assert(L == 4 || L == 8 || L == 16 || L == 32, "lanes per row: 4, 8, 16 or 32");
+  if constexpr (L == kWarp) {
+    return kFullMask;
+  } else {
+    const unsigned first = (threadIdx.x % kWarp) & ~static_cast<unsigned>(L - 1);
+    return ((1u << L) - 1u) << first;
+  }
+}
 
 __device__ __forceinline__ float exp_(float x) {
   return expf(x);
@@ -59,10 +77,10 @@ __device__ __forceinline__ double log_(double x) {
   return log(x);
 }
 
-template <typename T>
-__device__ __forceinline__ T warp_sum(T x) {
-  for (int off = kWarp / 2; off > 0; off >>= 1) {
-    x += __shfl_xor_sync(kFullMask, x, off);
+template <int L, typename T>
+__device__ __forceinline__ T group_sum(T x, unsigned mask) {
+  for (int off = L / 2; off > 0; off >>= 1) {
+    x += __shfl_xor_sync(mask, x, off);
   }
   return x;
 }
@@ -115,20 +133,21 @@ struct OnlineStats {
     mz = nmz;
   }
 
-  __device__ __forceinline__ void warp_merge() {
-    for (int off = kWarp / 2; off > 0; off >>= 1) {
+  template <int L>
+  __device__ __forceinline__ void group_merge(unsigned mask) {
+    for (int off = L / 2; off > 0; off >>= 1) {
       OnlineStats o;
-      o.ms = __shfl_xor_sync(kFullMask, ms, off);
-      o.ss = __shfl_xor_sync(kFullMask, ss, off);
-      o.mz = __shfl_xor_sync(kFullMask, mz, off);
-      o.sz = __shfl_xor_sync(kFullMask, sz, off);
-      o.a = __shfl_xor_sync(kFullMask, a, off);
+      o.ms = __shfl_xor_sync(mask, ms, off);
+      o.ss = __shfl_xor_sync(mask, ss, off);
+      o.mz = __shfl_xor_sync(mask, mz, off);
+      o.sz = __shfl_xor_sync(mask, sz, off);
+      o.a = __shfl_xor_sync(mask, a, off);
       merge(o);
     }
   }
 };
 
-template <typename T>
+template <typename T, int L>
 __global__ void __launch_bounds__(kThreads) tempered_kd_forward_kernel(
     const T* __restrict__ t,
     const T* __restrict__ tau,
@@ -139,19 +158,21 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_forward_kernel(
     T* __restrict__ lse_z,
     int64_t rows,
     int64_t cols) {
-  const int lane = threadIdx.x % kWarp;
+  constexpr int kRowsPerBlock = kThreads / L;
+  const int lane = threadIdx.x % L;
+  const unsigned mask = group_mask<L>();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
   const T neg_inf = -static_cast<T>(INFINITY); // host-only numeric_limits is not callable here
-  for (int64_t v = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp; v < rows;
+  for (int64_t v = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / L; v < rows;
        v += stride) {
     const T* tr = t + v * cols;
     const T* zr = z + v * cols;
     const T tv = tau[v];
     OnlineStats<T> st{neg_inf, T(0), neg_inf, T(0), T(0)};
-    for (int64_t c = lane; c < cols; c += kWarp) {
+    for (int64_t c = lane; c < cols; c += L) {
       st.push(div_rn(tr[c], tv), zr[c]);
     }
-    st.warp_merge();
+    st.group_merge<L>(mask);
     if (lane == 0) {
       const T log_sz = log_(st.sz);
       lse_s[v] = st.ms + log_(st.ss);
@@ -161,7 +182,7 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_forward_kernel(
   }
 }
 
-template <typename T>
+template <typename T, int L>
 __global__ void __launch_bounds__(kThreads) tempered_kd_backward_kernel(
     const T* __restrict__ g,
     int64_t g_stride, // 0 when the incoming gradient is one value expanded over the rows
@@ -176,9 +197,11 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_backward_kernel(
     T* __restrict__ dz,
     int64_t rows,
     int64_t cols) {
-  const int lane = threadIdx.x % kWarp;
+  constexpr int kRowsPerBlock = kThreads / L;
+  const int lane = threadIdx.x % L;
+  const unsigned mask = group_mask<L>();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
-  for (int64_t v = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp; v < rows;
+  for (int64_t v = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / L; v < rows;
        v += stride) {
     const T* tr = t + v * cols;
     const T* zr = z + v * cols;
@@ -186,19 +209,19 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_backward_kernel(
     const T tv = tau[v], ls = lse_s[v], lz = lse_z[v];
     const T coef = g[v * g_stride] * (w == nullptr ? T(1) : w[v]);
     T pt = 0, pz = 0;
-    for (int64_t c = lane; c < cols; c += kWarp) {
+    for (int64_t c = lane; c < cols; c += L) {
       const T tc = tr[c], zc = zr[c];
       const T p = exp_(sub_rn(div_rn(tc, tv), ls));
       pt += p * tc;
       pz += p * zc;
       dzr[c] = coef * (exp_(zc - lz) - p);
     }
-    pt = warp_sum(pt);
-    pz = warp_sum(pz);
+    pt = group_sum<L>(pt, mask);
+    pz = group_sum<L>(pz, mask);
     T cov = 0;
     T* dtr = dt == nullptr ? nullptr : dt + v * cols;
     const T k = -coef / tv;
-    for (int64_t c = lane; c < cols; c += kWarp) {
+    for (int64_t c = lane; c < cols; c += L) {
       const T tc = tr[c], zc = zr[c];
       const T p = exp_(sub_rn(div_rn(tc, tv), ls));
       cov += p * (tc - pt) * (zc - pz);
@@ -206,18 +229,64 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_backward_kernel(
         dtr[c] = k * p * (zc - pz);
       }
     }
-    cov = warp_sum(cov);
+    cov = group_sum<L>(cov, mask);
     if (lane == 0) {
       dtau[v] = coef * cov / tv / tv;
     }
   }
 }
 
+// Lanes per row: the smallest power of two that gives each lane at most kColsPerLane columns,
+// between 4 and 32. DGL_LTD_CUDA_LANES=4|8|16|32 overrides it (for benchmarks and tests).
+// On an H200 at N = 10^6, C = 47 (benchmarks/results/kernel.md), forward + backward took
+// 0.70 / 0.72 / 0.77 / 0.97 ms with 4 / 8 / 16 / 32 lanes: 12 columns per lane was fastest.
+constexpr int64_t kColsPerLane = 16;
+constexpr const char* kLanesEnv = "DGL_LTD_CUDA_LANES";
+
+int lanes_for(int64_t cols) {
+  if (const char* env = std::getenv(kLanesEnv)) {
+    const std::string v(env);
+    if (!v.empty()) {
+      TORCH_CHECK(
+          v == "4" || v == "8" || v == "16" || v == "32",
+          kLanesEnv,
+          " must be 4, 8, 16 or 32, got '",
+          v,
+          "': unset it to let the kernel choose");
+      return std::stoi(v);
+    }
+  }
+  int lanes = 4;
+  while (lanes < kWarp && lanes * kColsPerLane < cols) {
+    lanes *= 2;
+  }
+  return lanes;
+}
+
+// Calls f(std::integral_constant<int, L>) for the runtime lane count.
+template <typename F>
+void with_lanes(int lanes, F&& f) {
+  switch (lanes) {
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      break;
+    case 8:
+      f(std::integral_constant<int, 8>{});
+      break;
+    case 16:
+      f(std::integral_constant<int, 16>{});
+      break;
+    default:
+      f(std::integral_constant<int, 32>{});
+  }
+}
+
 // Enough blocks to fill the device a few times over; the kernels grid-stride over the rest.
-int64_t grid_for(int64_t rows, c10::DeviceIndex device) {
+int64_t grid_for(int64_t rows, int lanes, c10::DeviceIndex device) {
   int sms = 0;
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  const int64_t rows_per_block = kThreads / lanes;
+  const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
   const int64_t resident = static_cast<int64_t>(std::max(sms, 1)) * (2048 / kThreads) * 4;
   return std::max<int64_t>(1, std::min(blocks, resident));
 }
@@ -242,19 +311,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> tempered_kd_forward_cuda(
     return {loss, lse_s, lse_z};
   }
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const int64_t grid = grid_for(n, student.device().index());
+  const int lanes = lanes_for(cols);
+  const int64_t grid = grid_for(n, lanes, student.device().index());
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "tempered_kd_forward_cuda", [&] {
-    tempered_kd_forward_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(
-        t.data_ptr<scalar_t>(),
-        tu.data_ptr<scalar_t>(),
-        z.data_ptr<scalar_t>(),
-        w.numel() == 0 ? nullptr : w.data_ptr<scalar_t>(),
-        loss.data_ptr<scalar_t>(),
-        lse_s.data_ptr<scalar_t>(),
-        lse_z.data_ptr<scalar_t>(),
-        n,
-        cols);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    with_lanes(lanes, [&](auto l) {
+      tempered_kd_forward_kernel<scalar_t, decltype(l)::value><<<grid, kThreads, 0, stream>>>(
+          t.data_ptr<scalar_t>(),
+          tu.data_ptr<scalar_t>(),
+          z.data_ptr<scalar_t>(),
+          w.numel() == 0 ? nullptr : w.data_ptr<scalar_t>(),
+          loss.data_ptr<scalar_t>(),
+          lse_s.data_ptr<scalar_t>(),
+          lse_z.data_ptr<scalar_t>(),
+          n,
+          cols);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
   });
   return {loss, lse_s, lse_z};
 }
@@ -283,23 +355,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> tempered_kd_backward_cuda(
     return {dt, dtau, dz};
   }
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const int64_t grid = grid_for(n, student.device().index());
+  const int lanes = lanes_for(cols);
+  const int64_t grid = grid_for(n, lanes, student.device().index());
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "tempered_kd_backward_cuda", [&] {
-    tempered_kd_backward_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(
-        g.data_ptr<scalar_t>(),
-        g.stride(0),
-        t.data_ptr<scalar_t>(),
-        tu.data_ptr<scalar_t>(),
-        z.data_ptr<scalar_t>(),
-        w.numel() == 0 ? nullptr : w.data_ptr<scalar_t>(),
-        ls.data_ptr<scalar_t>(),
-        lz.data_ptr<scalar_t>(),
-        need_teacher ? dt.data_ptr<scalar_t>() : nullptr,
-        dtau.data_ptr<scalar_t>(),
-        dz.data_ptr<scalar_t>(),
-        n,
-        cols);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    with_lanes(lanes, [&](auto l) {
+      tempered_kd_backward_kernel<scalar_t, decltype(l)::value><<<grid, kThreads, 0, stream>>>(
+          g.data_ptr<scalar_t>(),
+          g.stride(0),
+          t.data_ptr<scalar_t>(),
+          tu.data_ptr<scalar_t>(),
+          z.data_ptr<scalar_t>(),
+          w.numel() == 0 ? nullptr : w.data_ptr<scalar_t>(),
+          ls.data_ptr<scalar_t>(),
+          lz.data_ptr<scalar_t>(),
+          need_teacher ? dt.data_ptr<scalar_t>() : nullptr,
+          dtau.data_ptr<scalar_t>(),
+          dz.data_ptr<scalar_t>(),
+          n,
+          cols);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
   });
   return {dt, dtau, dz};
 }
