@@ -114,7 +114,7 @@ def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = N
     import torch
     import numpy as np
 
-    from .models import build_model, canonical_model_name
+    from .models import build_teacher, canonical_model_name
     from .training import TEACHER_DEFAULTS, set_seed, train_teacher
 
     name = canonical_model_name(model_name)
@@ -126,7 +126,7 @@ def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = N
     results = []
     for seed in seeds:
         set_seed(seed)
-        model = build_model(name, graph.ndata["feat"].shape[1], int(graph.ndata["label"].max()) + 1)
+        model = build_teacher(name, graph.ndata["feat"].shape[1], int(graph.ndata["label"].max()) + 1)
         res = train_teacher(model, graph, seed=seed, show_progress=not args.quiet,
                             max_epochs=getattr(args, "max_epochs", None) or 600,
                             patience=getattr(args, "patience", None) or 50, **opts)

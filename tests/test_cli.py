@@ -37,6 +37,16 @@ def test_teacher_json_with_seeds(capsys, tmp_path):
     assert logits.shape == (2485, 7) and (tmp_path / "sgc_seed0.pt").is_file()
 
 
+def test_teacher_graphsage_has_the_papers_three_layers(capsys, tmp_path):
+    import torch
+
+    code, out, _ = run_cli(capsys, "teacher", "--model", "graphsage", "--max-epochs", "2", "--json", "--quiet",
+                           "--out", str(tmp_path))
+    assert code == 0 and 0 <= last_json(out)["test_acc"] <= 1
+    state = torch.load(tmp_path / "graphsage_seed0.pt")
+    assert {k.split(".")[1] for k in state if k.startswith("layers.")} == {"0", "1", "2"}
+
+
 def test_distill_json(capsys, tmp_path):
     temps = tmp_path / "tau.txt"
     code, out, _ = run_cli(capsys, "distill", "--method", "ltd", "--teacher-model", "sgc", "--model", "sgc",

@@ -5,7 +5,7 @@ dgl = pytest.importorskip("dgl")
 
 from dgl_ltd.data import load_dataset
 from dgl_ltd.errors import UserInputError
-from dgl_ltd.models import MODELS, build_model, canonical_model_name
+from dgl_ltd.models import MODELS, TEACHER_OVERRIDES, build_model, build_teacher, canonical_model_name
 from dgl_ltd.training import train_teacher
 
 SMALL = {"gcnii": {"num_layers": 4}}
@@ -105,3 +105,18 @@ def test_teacher_empty_mask_is_an_error(cora):
     model = build_model("gcn", cora.ndata["feat"].shape[1], 7)
     with pytest.raises(UserInputError, match="train_mask selects no node"):
         train_teacher(model, cora, train_mask=torch.zeros(cora.num_nodes(), dtype=torch.bool), show_progress=False)
+
+
+def test_build_teacher_follows_the_papers_teacher_architectures():
+    # GraphSAGE teachers have 3 SAGEConv layers (the paper's teacher code), students keep 2
+    assert len(build_teacher("GraphSAGE", 6, 3).layers) == 3
+    assert len(build_model("graphsage", 6, 3).layers) == 2
+    assert len(build_teacher("sage", 6, 3, num_layers=4).layers) == 4  # keyword arguments win
+    for name in MODELS:
+        if name not in TEACHER_OVERRIDES:
+            kw = SMALL.get(name, {})
+            torch.manual_seed(0)
+            a = build_teacher(name, 6, 3, **kw).state_dict()
+            torch.manual_seed(0)
+            b = build_model(name, 6, 3, **kw).state_dict()
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

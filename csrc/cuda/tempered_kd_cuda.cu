@@ -238,8 +238,9 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_backward_kernel(
 
 // Lanes per row: the smallest power of two that gives each lane at most kColsPerLane columns,
 // between 4 and 32. DGL_LTD_CUDA_LANES=4|8|16|32 overrides it (for benchmarks and tests).
-// On an H200 at N = 10^6, C = 47 (benchmarks/results/kernel.md), forward + backward took
-// 0.70 / 0.72 / 0.77 / 0.97 ms with 4 / 8 / 16 / 32 lanes: 12 columns per lane was fastest.
+// On two H200s at N = 10^6, C = 47 (benchmarks/results/kernel.md), forward + backward took
+// 0.70 / 0.72 / 0.77 / 0.97 and 0.87 / 0.89 / 0.95 / 1.14 ms with 4 / 8 / 16 / 32 lanes:
+// 12 columns per lane was fastest on both.
 constexpr int64_t kColsPerLane = 16;
 constexpr const char* kLanesEnv = "DGL_LTD_CUDA_LANES";
 
