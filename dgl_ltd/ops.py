@@ -11,6 +11,10 @@ CUDA on the GPU): one sweep over the rows forward, one backward, saving only two
 row instead of N x C probability matrices. Without the compiled module it evaluates
 :func:`eager_tempered_kd_loss`, the plain PyTorch expression, with the same results.
 
+Environment variables: ``DGL_LTD_DISABLE_KERNEL=1`` forces the eager expression;
+``DGL_LTD_CUDA_LANES=4|8|16|32`` fixes how many GPU lanes share a row (by default the CUDA
+kernels pick it from C: at most 16 columns per lane; ``benchmarks/results/kernel.md``).
+
 This module imports only torch, so it works on machines without DGL.
 """
 from __future__ import annotations
