@@ -64,7 +64,7 @@ def table(args) -> str:
     cache = load_all()
     head = "| dataset | model | teacher | KD | FT | LTD | paper LTD | LTD >= teacher | LTD - max(KD,FT) | s/epoch KD / FT / LTD | seeds |"
     lines = [
-        "# Reproduction of the LTD paper's table (students of the teacher's architecture)",
+        "# Reproduction of the LTD paper's table (students of the teacher's architecture; GraphSAGE: 2-layer students of the paper's 3-layer teachers, as in its code)",
         "",
         f"Command: `python benchmarks/reproduce.py --seeds {args.seeds}` (commit {git_commit()}), "
         "split over processes by `--datasets`.",
