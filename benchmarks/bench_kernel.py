@@ -22,6 +22,7 @@ interference.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Iterator, List, Tuple
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads its OpenMP runtime
 
@@ -52,28 +53,28 @@ def make_inputs(n: int, c: int, device: str, seed: int = 0):
     return t, tau, z
 
 
-LANES_ENV = "DGL_LTD_CUDA_LANES"
-
-
 def make_fn(method: str) -> Callable:
     if method == "kernel" or method.startswith("kernel-L"):
         if not ops.has_compiled_kernel():
             raise SystemExit("dgl_ltd._C is not built: run `python setup.py build_ext --inplace` first")
-        if method == "kernel":
-            return ops.tempered_kd_loss
-        lanes = method[len("kernel-L"):]
-
-        def with_lanes(*args):
-            os.environ[LANES_ENV] = lanes  # read by the CUDA launcher at every call
-            try:
-                return ops.tempered_kd_loss(*args)
-            finally:
-                os.environ.pop(LANES_ENV, None)
-
-        return with_lanes
+        return ops.tempered_kd_loss
     if method == "eager":
         return ops.eager_tempered_kd_loss
     return torch.compile(ops.eager_tempered_kd_loss)
+
+
+@contextlib.contextmanager
+def method_env(method: str) -> Iterator[None]:
+    """For ``kernel-L<n>``: ``DGL_LTD_CUDA_LANES=n`` while the step runs. Both the forward and the
+    backward launcher read it, so it must stay set until the backward has been launched."""
+    if not method.startswith("kernel-L"):
+        yield
+        return
+    os.environ[ops.CUDA_LANES_ENV] = method[len("kernel-L"):]
+    try:
+        yield
+    finally:
+        os.environ.pop(ops.CUDA_LANES_ENV, None)
 
 
 def step(fn: Callable, t, tau, z, sync: Callable[[], None], inner: int = 1) -> float:
@@ -112,23 +113,24 @@ def _memory_child(method: str, n: int, c: int, device: str, threads: int) -> Non
     torch.set_num_threads(threads)
     t, tau, z = make_inputs(n, c, device)
     fn = make_fn(method)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    for _ in range(2):
-        step(fn, t, tau, z, sync)
-    z.grad = None
-    tau.grad = None
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step(fn, t, tau, z, sync)
-        extra = torch.cuda.max_memory_allocated() - base
-    else:
-        Path("/proc/self/clear_refs").write_text("5")
-        base = _status_kb("VmRSS")
-        step(fn, t, tau, z, sync)
-        extra = (_status_kb("VmHWM") - base) * 1024
+    with method_env(method):
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        for _ in range(2):
+            step(fn, t, tau, z, sync)
+        z.grad = None
+        tau.grad = None
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            step(fn, t, tau, z, sync)
+            extra = torch.cuda.max_memory_allocated() - base
+        else:
+            Path("/proc/self/clear_refs").write_text("5")
+            base = _status_kb("VmRSS")
+            step(fn, t, tau, z, sync)
+            extra = (_status_kb("VmHWM") - base) * 1024
     print(json.dumps({"extra_bytes": extra}))
 
 
@@ -158,13 +160,19 @@ def run_size(n: int, c: int, device: str, repeats: int, methods: Tuple[str, ...]
     fns = {m: make_fn(m) for m in methods}
     for m, fn in fns.items():  # warm-up (compiles torch.compile's graphs)
         for _ in range(3 if m == "compile" else 1):
-            step(fn, t, tau, z, sync)
+            with method_env(m):
+                step(fn, t, tau, z, sync)
     times: Dict[str, List[float]] = {m: [] for m in methods}
     for _ in range(repeats):
         for m, fn in fns.items():
-            times[m].append(step(fn, t, tau, z, sync, inner))
+            with method_env(m):
+                times[m].append(step(fn, t, tau, z, sync, inner))
     # On CUDA the allocator's peak statistics work in-process (after the warm-up above).
-    peaks = {m: _cuda_peak(fn, t, tau, z) for m, fn in fns.items()} if device == "cuda" else {}
+    peaks = {}
+    if device == "cuda":
+        for m, fn in fns.items():
+            with method_env(m):
+                peaks[m] = _cuda_peak(fn, t, tau, z)
     return times, peaks
 
 

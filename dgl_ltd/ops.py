@@ -31,6 +31,7 @@ __all__ = ["eager_tempered_kd_loss", "tempered_kd_loss", "has_compiled_kernel"]
 _REDUCTIONS = ("sum", "mean", "none")
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 DISABLE_ENV = "DGL_LTD_DISABLE_KERNEL"
+CUDA_LANES_ENV = "DGL_LTD_CUDA_LANES"  # read by the CUDA launchers of the forward and the backward
 
 try:
     from . import _C  # noqa: F401  (importing registers torch.ops.dgl_ltd.*)

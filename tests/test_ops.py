@@ -448,7 +448,7 @@ def test_cuda_every_lane_count_matches_cpu(lanes: str, n: int, c: int, dtype: to
     t, tau, z = _inputs(n, c, dtype, tau_kind="mixed")
     w = torch.rand(n, dtype=dtype)
     cpu = _raw(t, tau, z, w, True)
-    monkeypatch.setenv("DGL_LTD_CUDA_LANES", lanes)
+    monkeypatch.setenv(ops.CUDA_LANES_ENV, lanes)
     gpu = _raw(t.cuda(), tau.cuda(), z.cuda(), w.cuda(), True)
     if dtype == F64:
         for a, b in zip(gpu, cpu):
@@ -474,7 +474,7 @@ def test_cuda_bad_lane_override_is_an_error() -> None:
         "    print(str(exc).splitlines()[0])\n"
     )
     root = Path(ops.__file__).resolve().parents[1]
-    env = dict(os.environ, DGL_LTD_CUDA_LANES="12")
+    env = dict(os.environ, **{ops.CUDA_LANES_ENV: "12"})
     out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
     assert "DGL_LTD_CUDA_LANES must be 4, 8, 16 or 32, got '12'" in out.stdout, out.stdout
