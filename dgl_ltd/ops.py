@@ -12,8 +12,9 @@ row instead of N x C probability matrices. Without the compiled module it evalua
 :func:`eager_tempered_kd_loss`, the plain PyTorch expression, with the same results.
 
 Environment variables: ``DGL_LTD_DISABLE_KERNEL=1`` forces the eager expression;
-``DGL_LTD_CUDA_LANES=4|8|16|32`` fixes how many GPU lanes share a row (by default the CUDA
-kernels pick it from C: at most 16 columns per lane; ``benchmarks/results/kernel.md``).
+``DGL_LTD_CUDA_LANES=4|8|16|32`` fixes how many GPU lanes share a row in both CUDA kernels (by
+default they pick it from C: at most 16 columns per lane forward, 4 backward;
+``benchmarks/results/kernel.md``).
 
 This module imports only torch, so it works on machines without DGL.
 """

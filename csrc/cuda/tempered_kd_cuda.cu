@@ -236,15 +236,18 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_backward_kernel(
   }
 }
 
-// Lanes per row: the smallest power of two that gives each lane at most kColsPerLane columns,
-// between 4 and 32. DGL_LTD_CUDA_LANES=4|8|16|32 overrides it (for benchmarks and tests).
-// On two H200s at N = 10^6, C = 47 (benchmarks/results/kernel.md), forward + backward took
-// 0.70 / 0.72 / 0.77 / 0.97 and 0.87 / 0.89 / 0.95 / 1.14 ms with 4 / 8 / 16 / 32 lanes:
-// 12 columns per lane was fastest on both.
-constexpr int64_t kColsPerLane = 16;
+// Lanes per row: the smallest power of two that gives each lane at most cols_per_lane columns,
+// between 4 and 32; the forward and the backward kernel use different limits.
+// DGL_LTD_CUDA_LANES=4|8|16|32 overrides both (for benchmarks and tests).
+// H200 timings at N = 10^6, C = 47 (benchmarks/results/kernel.md, 4th and 5th runs): the forward
+// was fastest with 4 lanes (12 columns per lane) at either backward width; the backward was
+// about 0.17 ms slower with 4 lanes than with 16 (3 columns per lane), comparing two machines
+// on which eager and torch.compile took the same time. Forward 4 + backward 16 lanes: 0.70 ms.
+constexpr int64_t kForwardColsPerLane = 16;
+constexpr int64_t kBackwardColsPerLane = 4;
 constexpr const char* kLanesEnv = "DGL_LTD_CUDA_LANES";
 
-int lanes_for(int64_t cols) {
+int lanes_for(int64_t cols, int64_t cols_per_lane) {
   if (const char* env = std::getenv(kLanesEnv)) {
     const std::string v(env);
     if (!v.empty()) {
@@ -258,7 +261,7 @@ int lanes_for(int64_t cols) {
     }
   }
   int lanes = 4;
-  while (lanes < kWarp && lanes * kColsPerLane < cols) {
+  while (lanes < kWarp && lanes * cols_per_lane < cols) {
     lanes *= 2;
   }
   return lanes;
@@ -312,7 +315,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> tempered_kd_forward_cuda(
     return {loss, lse_s, lse_z};
   }
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const int lanes = lanes_for(cols);
+  const int lanes = lanes_for(cols, kForwardColsPerLane);
   const int64_t grid = grid_for(n, lanes, student.device().index());
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "tempered_kd_forward_cuda", [&] {
     with_lanes(lanes, [&](auto l) {
@@ -356,7 +359,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> tempered_kd_backward_cuda(
     return {dt, dtau, dz};
   }
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const int lanes = lanes_for(cols);
+  const int lanes = lanes_for(cols, kBackwardColsPerLane);
   const int64_t grid = grid_for(n, lanes, student.device().index());
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "tempered_kd_backward_cuda", [&] {
     with_lanes(lanes, [&](auto l) {
