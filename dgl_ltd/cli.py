@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="leave the nodes that judge the temperatures out of the KD term (LTD, LTD-S)")
     distill.add_argument("--meta-on", choices=("temp", "val"), default=None,
                          help="labelled nodes whose loss the temperatures learn to lower (default: temp = V_L^E)")
-    distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (seed 0) here")
+    distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
     return parser
 
 
@@ -110,7 +110,8 @@ def cmd_eval_logits(args) -> dict:
             "val_acc": round(accuracy(logits, nd["label"], nd["val_mask"]), DIGITS)}
 
 
-def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = None):
+def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = None, max_epochs: int = 600,
+              patience: int = 50):
     import torch
     import numpy as np
 
@@ -128,8 +129,7 @@ def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = N
         set_seed(seed)
         model = build_teacher(name, graph.ndata["feat"].shape[1], int(graph.ndata["label"].max()) + 1)
         res = train_teacher(model, graph, seed=seed, show_progress=not args.quiet,
-                            max_epochs=getattr(args, "max_epochs", None) or 600,
-                            patience=getattr(args, "patience", None) or 50, **opts)
+                            max_epochs=max_epochs, patience=patience, **opts)
         if out_dir:
             path = Path(out_dir)
             path.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = N
 
 def cmd_teacher(args) -> dict:
     graph = _graph(args)
-    results = _teachers(args, graph, args.model, args.seeds, args.out)
+    results = _teachers(args, graph, args.model, args.seeds, args.out, args.max_epochs, args.patience)
     for seed, res in zip(args.seeds, results):
         if not args.json:
             print(f"seed {seed}: test_acc {res.test_acc:.4f} val_acc {res.val_acc:.4f} best epoch {res.best_epoch}")

@@ -57,6 +57,17 @@ def test_distill_json(capsys, tmp_path):
     assert np.loadtxt(temps).shape == (2485,)
 
 
+def test_distill_trains_its_teacher_with_teacher_limits(capsys):
+    # --max-epochs/--patience of `distill` bound the student; the teacher it trains first keeps the teacher
+    # defaults, so its accuracy is that of `dgl-ltd teacher` with seed 0
+    code, out, _ = run_cli(capsys, "teacher", "--model", "sgc", "--json", "--quiet")
+    assert code == 0
+    teacher_acc = last_json(out)["test_acc"]
+    code, out, _ = run_cli(capsys, "distill", "--method", "kd", "--teacher-model", "sgc", "--model", "sgc",
+                           "--max-epochs", "2", "--patience", "1", "--json", "--quiet")
+    assert code == 0 and last_json(out)["teacher_test_acc"] == teacher_acc
+
+
 def test_distill_calibrate_on_val_holdout_and_meta_on(capsys):
     argv = ["distill", "--method", "ltd-s", "--teacher-model", "sgc", "--model", "sgc", "--max-epochs", "12",
             "--warmup", "2", "--json", "--quiet"]
@@ -82,6 +93,8 @@ def test_distill_paper_settings_random_start(capsys):
     (["eval-logits", "--dataset", "nope", "--logits", "x.txt"], "unknown dataset 'nope'"),
     (["teacher", "--model", "mlp3"], "unknown model 'mlp3'"),
     (["teacher", "--data-dir", "/definitely/not/here"], "does not exist"),
+    (["teacher", "--model", "sgc", "--max-epochs", "0", "--quiet"], "max_epochs must be >= 1, got 0"),
+    (["teacher", "--model", "sgc", "--patience", "0", "--quiet"], "patience must be >= 1, got 0"),
     (["distill", "--dataset", "citeseer"], "needs a data folder"),
     (["distill", "--method", "kd", "--kd-holdout", "--teacher-model", "sgc", "--model", "sgc", "--quiet"],
      "kd_holdout=True only applies to 'ltd' and 'ltd-s'"),
