@@ -10,8 +10,9 @@ All four methods share the student optimiser, the early stopping (validation acc
   a warm-up) to lower the V_L^E loss of the student after its distillation step (the
   meta-gradient of :mod:`dgl_ltd.metagrad`);
 * ``ltd-s``: the scalable variant: the same meta-gradient, but only every ``meta_every`` epochs
-  (default 8); in between, the temperatures are held fixed (the temperature network is not even
-  evaluated) and the epoch costs what a KD epoch costs.
+  (default 8); the epoch after each update evaluates the updated network once, and until the next
+  update the temperatures are held fixed (the network is not evaluated), so those epochs cost
+  what a KD epoch costs.
 """
 from __future__ import annotations
 
@@ -240,14 +241,19 @@ class Distiller:
         history = []
         start = time.perf_counter()
         tau = fixed_tau
+        learned = False  # whether the previous epoch updated the temperature network
         epoch = 0
         for epoch in progress(range(cfg.max_epochs), cfg.show_progress, cfg.method):
             student.train()
             rng = capture_rng(feat.device)
             logits = student(graph, feat)
             learn = learns and learn_epoch(epoch, cfg)
-            if learns and (learn or cfg.method == "ltd" or epoch == 0):
+            if learn:
                 tau = temp_net(logits, entropy)
+            elif learns and (cfg.method == "ltd" or epoch == 0 or learned):  # LTD-S: once after each update
+                with torch.no_grad():
+                    tau = temp_net(logits, entropy)
+            learned = learn
             loss = distill_loss(logits, teacher, tau.detach(), labels, distill_mask, cfg.lam, cfg.reduction, kd_mask)
             optimizer.zero_grad()
             loss.backward()

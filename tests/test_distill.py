@@ -56,6 +56,11 @@ def test_ltd_s_learns_every_k_epochs(cora, gcn_teacher):
     res = fit(cora, gcn_teacher, "ltd-s", max_epochs=30, patience=100, warmup=4, meta_every=5)
     learned = [h["epoch"] for h in res.history if h["meta_grad_norm"] is not None]
     assert learned == [4, 9, 14, 19, 24, 29]
+    # each update is used from the next epoch on, and the temperatures then stay fixed until the next one
+    tau = [h["tau_mean"] for h in res.history]
+    for e in learned[:-1]:
+        assert tau[e + 1] != tau[e]
+        assert tau[e + 1: e + 5] == [tau[e + 1]] * 4
     # the calibrated start temperature and the relative range k = 2 * T0 are recorded
     assert res.config["init_tau"] == "calibrated" and 0.01 <= res.config["resolved_init_tau"] <= 10
     assert res.config["resolved_k"] == pytest.approx(2 * res.config["resolved_init_tau"])

@@ -199,14 +199,19 @@ class PyGDistiller:
         history = []
         start = time.perf_counter()
         tau = fixed_tau
+        learned = False  # whether the previous epoch updated the temperature network
         epoch = 0
         for epoch in range(cfg.max_epochs):
             student.train()
             rng = capture_rng(x.device)
             logits = student(x, edge_index)
             learn = learns and learn_epoch(epoch, cfg)
-            if learns and (learn or cfg.method == "ltd" or epoch == 0):
+            if learn:
                 tau = temp_net(logits, entropy)
+            elif learns and (cfg.method == "ltd" or epoch == 0 or learned):  # LTD-S: once after each update
+                with torch.no_grad():
+                    tau = temp_net(logits, entropy)
+            learned = learn
             loss = distill_loss(logits, teacher, tau.detach(), labels, distill_mask, cfg.lam, cfg.reduction, kd_mask)
             optimizer.zero_grad()
             loss.backward()
