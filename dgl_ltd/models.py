@@ -16,6 +16,7 @@ GCNII      GCNII paper's citation-graph settings (Chen et al., ICML 2020, Cora):
 """
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import torch
@@ -41,14 +42,16 @@ def _check_prob(name: str, value: float) -> None:
 class NodeClassifier(nn.Module):
     """Base class: caches the self-looped copy of the last graph it saw.
 
-    The cache key is the graph object and its node and edge counts, so passing another graph (or
-    the same graph after ``add_edges``) builds a new copy.
+    The cache holds a weak reference to that graph object and its node and edge counts, so passing
+    another graph (or the same graph after ``add_edges``) builds a new copy, and a freed graph is
+    never mistaken for a new one that Python gives the same ``id``.
     """
 
     self_loop = True
 
     def __init__(self):
         super().__init__()
+        self._graph_ref = None
         self._graph_key = None
         self._graph_prepared = None
 
@@ -56,16 +59,17 @@ class NodeClassifier(nn.Module):
         """``graph`` without its self-loops, plus one self-loop per node (cached)."""
         if not self.self_loop:
             return graph
-        key = (id(graph), graph.num_nodes(), graph.num_edges(), graph.device)
-        if key != self._graph_key:
+        key = (graph.num_nodes(), graph.num_edges(), graph.device)
+        cached = self._graph_ref() if self._graph_ref is not None else None
+        if cached is not graph or key != self._graph_key:
             self._graph_prepared = dgl.add_self_loop(dgl.remove_self_loop(graph))
-            self._graph_key = key
+            self._graph_ref, self._graph_key = weakref.ref(graph), key
         return self._graph_prepared
 
     def __getstate__(self):
-        state = dict(self.__dict__)  # do not copy or pickle the cached graph
-        state["_graph_key"] = None
-        state["_graph_prepared"] = None
+        state = dict(self.__dict__)  # do not copy or pickle the cached graph, nor weak references
+        state.update((name, None) for name, value in state.items() if isinstance(value, weakref.ref))
+        state["_graph_key"] = state["_graph_prepared"] = None
         return state
 
 
@@ -315,6 +319,7 @@ class SGC(NodeClassifier):
         for name, value in (("in_feats", in_feats), ("n_classes", n_classes), ("k", k)):
             _check_positive(name, value)
         self.conv = SGConv(in_feats, n_classes, k=k, cached=False)
+        self._feat_graph = None  # weak reference to the graph the cached features were propagated on
         self._feat_key = None
         self._feat_cache = None
         self.reset_parameters()
@@ -323,8 +328,9 @@ class SGC(NodeClassifier):
         self.conv.reset_parameters()
 
     def _propagated(self, graph, feat):
-        key = (self._graph_key, feat.data_ptr(), tuple(feat.shape), feat._version)
-        if feat.requires_grad or key != self._feat_key:
+        key = (feat.data_ptr(), tuple(feat.shape), feat._version, feat.device)
+        same_graph = self._feat_graph is not None and self._feat_graph() is graph
+        if feat.requires_grad or not same_graph or key != self._feat_key:
             conv = self.conv
             with graph.local_scope():
                 norm = torch.pow(graph.in_degrees().float().clamp(min=1), -0.5).to(feat.device).unsqueeze(1)
@@ -336,7 +342,7 @@ class SGC(NodeClassifier):
                     h = graph.ndata.pop("h") * norm
             if feat.requires_grad:
                 return h
-            self._feat_key, self._feat_cache = key, h
+            self._feat_graph, self._feat_key, self._feat_cache = weakref.ref(graph), key, h
         return self._feat_cache
 
     def forward(self, graph, feat):
