@@ -44,8 +44,8 @@ def step_jacobian(optimizer: torch.optim.Optimizer, params: list, old_params: li
     r"""Diagonal ``-dDelta/dg`` of the step ``optimizer`` has just taken, one tensor per parameter.
 
     Call right after ``optimizer.step()``, with ``p.grad`` still holding the gradient of the step
-    and ``old_params`` the parameter values before it. Supported: ``SGD`` (any momentum, no
-    Nesterov) and ``Adam`` (no AMSGrad), whose update per element is
+    and ``old_params`` the parameter values before it. Supported: ``SGD`` (any momentum without
+    dampening, no Nesterov) and ``Adam`` (no AMSGrad), whose update per element is
     ``-lr/bc1 * m/(sqrt(v)/sqrt(bc2) + eps)`` with ``m = b1*m0 + (1-b1)*g`` and
     ``v = b2*v0 + (1-b2)*g^2``, so that
     ``-dDelta/dg = lr/bc1 * ((1-b1)/den - m*(1-b2)*g / (den^2 * sqrt(bc2) * sqrt(v)))``.
@@ -74,9 +74,11 @@ def step_jacobian(optimizer: torch.optim.Optimizer, params: list, old_params: li
                                      torch.zeros_like(m))
                 out[i] = (lr / bc1) * ((1 - b1) / den - second)
             elif isinstance(optimizer, torch.optim.SGD):
-                if group.get("nesterov") or group.get("maximize"):
-                    raise UserInputError("the meta-gradient supports SGD without nesterov/maximize; turn them off")
-                out[i] = torch.full_like(p, lr * (1 - group.get("dampening", 0.0)) if group.get("momentum") else lr)
+                if group.get("nesterov") or group.get("maximize") or (group.get("momentum") and group.get("dampening")):
+                    # with dampening, the first step's slope (lr) differs from the later ones' (lr * (1 - dampening))
+                    raise UserInputError("the meta-gradient supports SGD without nesterov/maximize/dampening; "
+                                         "turn them off")
+                out[i] = torch.full_like(p, lr)
             else:
                 raise UserInputError(
                     f"the meta-gradient supports torch.optim.SGD and Adam, got {type(optimizer).__name__}; use one of them"
@@ -88,7 +90,9 @@ def directional_logits(student, names: list, old_params: list, direction: list, 
                        rel_eps: float = 1e-3) -> torch.Tensor:
     """``J u``: derivative of the student's logits at ``old_params`` along ``direction`` (central difference).
 
-    Both forwards replay the dropout masks of ``rng``. The step is ``rel_eps * ||theta|| / ||u||``.
+    Both forwards replay the dropout masks of ``rng``, and each runs on copies of the module's
+    buffers, so that train-mode layers such as BatchNorm neither see nor keep the other forward's
+    running statistics. The step is ``rel_eps * ||theta|| / ||u||``.
     """
     u_norm = torch.sqrt(sum((d.double() ** 2).sum() for d in direction))
     if float(u_norm) == 0.0:
@@ -100,6 +104,7 @@ def directional_logits(student, names: list, old_params: list, direction: list, 
         for sign in (1.0, -1.0):
             restore_rng(rng)
             shifted = {n: p + sign * eps * d for n, p, d in zip(names, old_params, direction)}
+            shifted.update((n, b.clone()) for n, b in student.named_buffers())
             outs.append(functional_call(student, shifted, (graph, feat)))
     return (outs[0] - outs[1]) / (2.0 * eps)
 

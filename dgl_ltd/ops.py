@@ -258,7 +258,8 @@ def tempered_kd_loss(
     Returns
     -------
     Tensor
-        Scalar, or shape (N,) for ``reduction='none'``; student's dtype and device.
+        Scalar, or shape (N,) for ``reduction='none'``; student's device, and the student's dtype when
+        all three inputs share it (mixed dtypes take the eager path and PyTorch's type promotion).
 
     Examples
     --------

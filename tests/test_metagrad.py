@@ -162,6 +162,52 @@ def test_centred_meta_gradient_leaves_the_common_temperature_alone(center):
         assert abs(bias_grad) > 1e-3 * scale
 
 
+def test_step_jacobian_of_sgd_with_momentum_matches_the_step():
+    from dgl_ltd.errors import UserInputError
+    from dgl_ltd.metagrad import step_jacobian
+
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = torch.optim.SGD([p], lr=0.1, momentum=0.9)
+    for grad in (torch.tensor([0.5, 1.0]), torch.tensor([-0.3, 0.2])):
+        state = {k: v.clone() for k, v in opt.state[p].items()} if opt.state[p] else None
+        old = p.detach().clone()
+        p.grad = grad.clone()
+        opt.step()
+        jac = step_jacobian(opt, [p], [old])[0]
+        # the same step from the same state with the gradient nudged: -dDelta/dg numerically
+        probe = torch.nn.Parameter(old.clone())
+        twin = torch.optim.SGD([probe], lr=0.1, momentum=0.9)
+        if state:
+            twin.state[probe] = {k: v.clone() for k, v in state.items()}
+        probe.grad = grad + 1e-3
+        twin.step()
+        assert torch.allclose(-(probe.detach() - p.detach()) / 1e-3, jac, rtol=1e-4)
+    damped = torch.optim.SGD([p], lr=0.1, momentum=0.9, dampening=0.5)
+    p.grad = torch.ones(2)
+    damped.step()
+    with pytest.raises(UserInputError, match="dampening"):
+        step_jacobian(damped, [p], [p.detach().clone()])
+
+
+def test_finite_difference_leaves_batchnorm_statistics_alone():
+    # only the distillation step's forward updates BatchNorm's running statistics, once per epoch
+    class BNStudent(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.bn = torch.nn.Linear(5, 3), torch.nn.BatchNorm1d(3)
+
+        def forward(self, graph, feat):
+            return self.bn(self.lin(feat))
+
+    g, feat, labels, teacher, distill_mask, temp_mask = _problem()
+    g.ndata.update({"feat": feat, "label": labels, "distill_mask": distill_mask, "temp_mask": temp_mask,
+                    "val_mask": ~(distill_mask | temp_mask)})
+    res = Distiller(BNStudent(), "ltd", max_epochs=4, patience=10, warmup=1, show_progress=False).fit(g, teacher)
+    learned = [h for h in res.history if h["meta_grad_norm"] is not None]
+    assert len(learned) == 3
+    assert int(res.student.bn.num_batches_tracked) == res.best_epoch + 1
+
+
 def test_temperature_meta_gradient_centre():
     from dgl_ltd.metagrad import temperature_meta_gradient
 
