@@ -1,4 +1,4 @@
-"""The ``dgl-ltd`` command: train teachers, score logits files, distill (LTD, LTD-S, FT, KD).
+"""The dgl-ltd command: train teachers, score logits files, distill (LTD, LTD-S, FT, KD).
 
 Every sub-command takes ``--data-dir``, ``--protocol``, ``--json`` (one JSON object with the figures
 as the last stdout line) and ``--quiet`` (no progress bars). Bad input prints one line naming the
@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import UserInputError
 
 DEFAULT_DATASET = "cora"
+MAX_SEED = 2**32 - 1  # NumPy's and DGL's limit
 
 
 def _seeds(text: str) -> list:
@@ -24,14 +25,24 @@ def _seeds(text: str) -> list:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
     if not seeds:
         raise argparse.ArgumentTypeError("give at least one seed, e.g. --seeds 0,1,2")
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {MAX_SEED}], got {bad[0]}")
     return seeds
+
+
+def _seed(text: str) -> int:
+    seeds = _seeds(text)
+    if len(seeds) != 1:
+        raise argparse.ArgumentTypeError(f"give one seed, got {text!r}")
+    return seeds[0]
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default: the built-in cora)")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $DGL_LTD_DATA; none: built-in cora only)")
     parser.add_argument("--protocol", choices=("ltd", "random"), default="ltd", help="split protocol (default: ltd)")
-    parser.add_argument("--split-seed", type=int, default=0, help="split seed for --protocol random")
+    parser.add_argument("--split-seed", type=_seed, default=0, help="split seed for --protocol random (default: 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the figures last")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -45,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii")
     teacher.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default: 0)")
     teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.txt) and weights (.pt)")
-    teacher.add_argument("--max-epochs", type=int, default=600)
-    teacher.add_argument("--patience", type=int, default=50)
+    teacher.add_argument("--max-epochs", type=int, default=600, help="default: 600")
+    teacher.add_argument("--patience", type=int, default=50, help="early-stopping patience (default: 50)")
     teacher.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model)")
     teacher.add_argument("--weight-decay", type=float, default=None, help="default: per model")
 
@@ -54,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(evaluate)
     evaluate.add_argument("--logits", required=True, help="logits file (text rows, .npy or .pt)")
 
-    distill = sub.add_parser("distill", help="distill a teacher into a student of the same architecture")
+    distill = sub.add_parser("distill", help="distill a teacher's logits into a student (--model)")
     _common(distill)
     distill.add_argument("--model", default="gcn", help="student (and teacher) architecture")
     distill.add_argument("--method", choices=("ltd", "ltd-s", "ft", "kd"), default="ltd")
@@ -64,10 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated student seeds (default: 0)")
     distill.add_argument("--settings", choices=("tuned", "paper"), default="tuned",
                          help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
-    for flag, kind in (("lam", float), ("temperature", float), ("k", float), ("alpha", float), ("beta", float),
-                       ("init-tau", float), ("warmup", int), ("max-epochs", int), ("patience", int),
-                       ("meta-every", int)):
-        distill.add_argument(f"--{flag}", type=kind, default=None)
+    for flag, kind, text in (
+            ("lam", float, "weight of the label loss on V_L^D"),
+            ("temperature", float, "FT's global temperature"),
+            ("k", float, "LTD's temperature range: tau in (-0.2k, 0.8k)"),
+            ("alpha", float, "student learning rate"),
+            ("beta", float, "temperature-network learning rate (LTD, LTD-S)"),
+            ("init-tau", float, "start temperature of every node (LTD, LTD-S; default: calibrated)"),
+            ("warmup", int, "epochs before the temperatures learn"),
+            ("max-epochs", int, "student epochs at most"),
+            ("patience", int, "student early-stopping patience"),
+            ("meta-every", int, "LTD-S: epochs between temperature updates")):
+        distill.add_argument(f"--{flag}", type=kind, default=None, help=f"{text} (default: from --settings)")
     distill.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
     distill.add_argument("--reduction", choices=("mean", "sum"), default=None)
     distill.add_argument("--calibrate-on", choices=("temp", "val"), default=None,
@@ -141,11 +160,17 @@ def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = N
 
 def cmd_teacher(args) -> dict:
     graph = _graph(args)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserInputError(f"--out {args.out!r} is a file; give a folder (it is created if missing)")
     results = _teachers(args, graph, args.model, args.seeds, args.out, args.max_epochs, args.patience)
     for seed, res in zip(args.seeds, results):
         if not args.json:
             print(f"seed {seed}: test_acc {res.test_acc:.4f} val_acc {res.val_acc:.4f} best epoch {res.best_epoch}")
-    return _summary([r.test_acc for r in results], {"model": args.model, "dataset": args.dataset})
+    from .data import canonical_name
+    from .models import canonical_model_name
+
+    return _summary([r.test_acc for r in results], {"model": canonical_model_name(args.model),
+                                                     "dataset": canonical_name(args.dataset)})
 
 
 def _teacher_logits(args, graph, model: str):
@@ -169,23 +194,30 @@ def _teacher_logits(args, graph, model: str):
 
 def cmd_distill(args) -> dict:
     from .data import accuracy, canonical_name
-    from .distillers import Distiller, paper_config, tuned_config
+    from .distillers import DistillConfig, Distiller, paper_config, tuned_config
     from .models import build_model, canonical_model_name
     from .training import set_seed
 
     model = canonical_model_name(args.model)
     dataset = canonical_name(args.dataset)
+    if args.save_temperatures and not Path(args.save_temperatures).resolve().parent.is_dir():
+        raise UserInputError(f"--save-temperatures: the folder of {args.save_temperatures!r} does not exist; "
+                             f"create it first")
     graph = _graph(args)
-    teacher, source = _teacher_logits(args, graph, model)
-    nd = graph.ndata
-    teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
-    config = paper_config(model, dataset, args.method) if args.settings == "paper" else tuned_config(model, dataset, args.method, graph)
+    if args.settings == "paper":
+        config = paper_config(model, dataset, args.method)
+    else:
+        config = tuned_config(model, dataset, args.method, graph)
     for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
                 "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on"):
         value = getattr(args, key)
         if value is not None:
             config[key] = value
     config["show_progress"] = not args.quiet
+    DistillConfig(method=args.method, **config).validate()  # bad settings fail before any teacher trains
+    teacher, source = _teacher_logits(args, graph, model)
+    nd = graph.ndata
+    teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
     accs, per_epoch, results = [], [], []
     for seed in args.seeds:
         set_seed(seed)
@@ -218,7 +250,7 @@ def main(argv: list | None = None) -> int:
     except UserInputError as exc:
         print(f"dgl-ltd: error: {exc}", file=sys.stderr)
         return 2
-    except ImportError as exc:
+    except (ImportError, FloatingPointError) as exc:  # a missing or wrong DGL/torch; a diverged run
         print(f"dgl-ltd: error: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -264,7 +264,11 @@ def load_dataset(
     >>> g.num_nodes(), int(g.ndata["distill_mask"].sum())
     (2485, 140)
     """
+    if not isinstance(name, str):
+        raise UserInputError(f"the dataset name must be a string such as 'cora', got {name!r}")
     name = canonical_name(name)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**32 - 1:
+        raise UserInputError(f"the split seed must be an integer in [0, 4294967295], got {seed!r}")
     if protocol not in PROTOCOLS:
         raise UserInputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     if source not in SOURCES:

@@ -16,8 +16,10 @@ All four methods share the student optimiser, the early stopping (validation acc
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from numbers import Integral, Real
 
 import torch
 from torch import nn
@@ -80,6 +82,17 @@ class DistillConfig:
     show_progress: bool = True
 
     def validate(self) -> "DistillConfig":
+        numeric = ["lam", "temperature", "alpha", "beta", "weight_decay", "temp_weight_decay", "temp_dropout", "fd_eps"]
+        numeric += [name for name in ("k", "min_abs_tau", "init_tau")  # these may also be None or 'calibrated'
+                    if not isinstance(getattr(self, name), (str, type(None)))]
+        for name in numeric:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+                raise UserInputError(f"{name} must be a finite number, got {value!r}")
+        for name in ("max_epochs", "patience", "meta_every", "warmup", "temp_hidden"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral):
+                raise UserInputError(f"{name} must be an integer, got {value!r}")
         if self.method not in METHODS:
             raise UserInputError(f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
         if self.optimizer not in OPTIMIZERS:
@@ -96,6 +109,15 @@ class DistillConfig:
             raise UserInputError("temperature must be non-zero; use e.g. --temperature 1")
         if self.lam < 0:
             raise UserInputError(f"lam must be >= 0, got {self.lam!r}")
+        for name in ("weight_decay", "temp_weight_decay"):
+            if getattr(self, name) < 0:
+                raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.temp_dropout < 1:
+            raise UserInputError(f"temp_dropout must be in [0, 1), got {self.temp_dropout!r}")
+        if self.temp_hidden < 1:
+            raise UserInputError(f"temp_hidden must be >= 1, got {self.temp_hidden!r}")
+        if self.min_abs_tau is not None and not self.min_abs_tau > 0:
+            raise UserInputError(f"min_abs_tau must be > 0, got {self.min_abs_tau!r}")
         for name in ("max_epochs", "patience", "meta_every"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -196,20 +218,35 @@ class Distiller:
         """
         cfg = self.config
         nd = graph.ndata
+        n = graph.num_nodes()
         feat = nd["feat"] if feat is None else feat
         labels = nd["label"] if labels is None else labels
-        distill_mask = check_mask(nd["distill_mask"] if distill_mask is None else distill_mask, "distill_mask")
-        val_mask = check_mask(nd["val_mask"] if val_mask is None else val_mask, "val_mask")
+        distill_mask = check_mask(nd["distill_mask"] if distill_mask is None else distill_mask, "distill_mask", n)
+        val_mask = check_mask(nd["val_mask"] if val_mask is None else val_mask, "val_mask", n)
         learns = cfg.method in ("ltd", "ltd-s")
         if learns:
-            temp_mask = check_mask(nd["temp_mask"] if temp_mask is None else temp_mask, "temp_mask")
+            temp_mask = check_mask(nd["temp_mask"] if temp_mask is None else temp_mask, "temp_mask", n)
         if test_mask is None and "test_mask" in nd:
             test_mask = nd["test_mask"]
-        n = graph.num_nodes()
+        if test_mask is not None and tuple(test_mask.shape) != (n,):  # may be empty: then test_acc is NaN
+            raise UserInputError(f"test_mask has shape {tuple(test_mask.shape)} but the graph has {n} nodes; "
+                                 f"pass one entry per node")
+        if not isinstance(teacher_logits, torch.Tensor):
+            teacher_logits = torch.as_tensor(teacher_logits)
         if teacher_logits.dim() != 2 or teacher_logits.shape[0] != n:
             raise UserInputError(
                 f"teacher logits have shape {tuple(teacher_logits.shape)} but the graph has {n} nodes; pass N x C logits"
             )
+        if feat.shape[0] != n or not feat.is_floating_point():
+            raise UserInputError(f"node features have shape {tuple(feat.shape)} and dtype {feat.dtype}; the graph "
+                                 f"has {n} nodes: pass one floating-point row per node")
+        if tuple(labels.shape) != (n,) or labels.dtype != torch.long:
+            raise UserInputError(f"labels have shape {tuple(labels.shape)} and dtype {labels.dtype}; pass one int64 "
+                                 f"class index per node ({n})")
+        classes = teacher_logits.shape[1]
+        if n and not 0 <= int(labels.min()) <= int(labels.max()) < classes:
+            raise UserInputError(f"labels range over [{int(labels.min())}, {int(labels.max())}] but the teacher logits "
+                                 f"have {classes} columns; pass one logit column per class")
         check_finite(teacher_logits, "teacher logits")
         check_finite(feat, "node features")
         teacher = teacher_logits.detach().to(feat.device, feat.dtype)
@@ -270,7 +307,8 @@ class Distiller:
             val_loss = float(eval_loss(val_logits, labels, val_mask))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"the distillation loss became {float(loss)} at epoch {epoch}; lower alpha or use reduction='mean'"
+                    f"the distillation loss became {float(loss)} at epoch {epoch}; lower alpha (--alpha) or use "
+                    f"reduction='mean' (--reduction mean)"
                 )
             history.append({"epoch": epoch, "loss": float(loss), "val_acc": val_acc, "val_loss": val_loss,
                             "tau_mean": float(tau.mean()), "tau_std": float(tau.std()) if n > 1 else 0.0,
@@ -355,14 +393,16 @@ def paper_config(model: str, dataset: str, method: str = "ltd") -> dict:
 
     cell = ltd_hparams(model, dataset)
     if cell is None:
-        raise UserInputError(f"the paper publishes no LTD settings for {model} on {dataset}; pass them explicitly")
+        raise UserInputError(f"the paper publishes no LTD settings for {model} on {dataset}; use this package's "
+                             f"settings (--settings tuned)")
     student = {"optimizer": "sgd", "reduction": "sum", "weight_decay": 0.0, "alpha": cell["alpha"]}
     if method in ("ltd", "ltd-s"):
         return dict(student, beta=cell["beta"], k=cell["k"], lam=cell["lam"], init_tau=None)
     if method == "ft":
         ft = ft_hparams(model, dataset)
         if ft is None:
-            raise UserInputError(f"the paper publishes no FT settings for {model} on {dataset}; pass them explicitly")
+            raise UserInputError(f"the paper publishes no FT settings for {model} on {dataset}; use this package's "
+                                 f"settings (--settings tuned)")
         return dict(student, **ft)
     return dict(student, lam=cell["lam"])
 

@@ -13,10 +13,14 @@ def check_finite(tensor: torch.Tensor, what: str) -> None:
         raise UserInputError(f"{what} contain {bad} NaN/Inf values; clean or impute them first")
 
 
-def check_mask(mask: torch.Tensor, name: str) -> torch.Tensor:
-    """A boolean node mask that selects at least one node."""
-    if mask.dtype != torch.bool:
-        raise UserInputError(f"{name} must be a boolean tensor, got dtype {mask.dtype}; pass a bool mask")
+def check_mask(mask: torch.Tensor, name: str, num_nodes: int | None = None) -> torch.Tensor:
+    """A boolean node mask (of ``num_nodes`` entries, when given) that selects at least one node."""
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        what = f"dtype {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise UserInputError(f"{name} must be a boolean tensor, got {what}; pass a bool mask")
+    if num_nodes is not None and tuple(mask.shape) != (num_nodes,):
+        raise UserInputError(f"{name} has shape {tuple(mask.shape)} but the graph has {num_nodes} nodes; "
+                             f"pass one entry per node")
     if int(mask.sum()) == 0:
         raise UserInputError(f"{name} selects no node; give it at least one labelled node")
     return mask

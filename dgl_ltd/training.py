@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import random
 import sys
 from dataclasses import dataclass, field
@@ -30,10 +31,16 @@ TEACHER_DEFAULTS = {
 }
 
 
+MAX_SEED = 2**32 - 1  # NumPy's and DGL's limit
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy, torch and, when it is loaded, DGL (this module does not import DGL)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise UserInputError(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
+    seed = int(seed)
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed)
     torch.manual_seed(seed)
     dgl = sys.modules.get("dgl")
     if dgl is not None and hasattr(dgl, "seed"):
@@ -155,6 +162,10 @@ def fit_classifier(model: nn.Module, inputs: tuple, labels: torch.Tensor, train_
     """
     if max_epochs < 1:
         raise UserInputError(f"max_epochs must be >= 1, got {max_epochs!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise UserInputError(f"the learning rate must be a finite number > 0, got {lr!r}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise UserInputError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     stopper = EarlyStopping(patience)
     history = []

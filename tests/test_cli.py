@@ -96,10 +96,22 @@ def test_distill_paper_settings_random_start(capsys):
     (["teacher", "--model", "sgc", "--max-epochs", "0", "--quiet"], "max_epochs must be >= 1, got 0"),
     (["teacher", "--model", "sgc", "--patience", "0", "--quiet"], "patience must be >= 1, got 0"),
     (["distill", "--dataset", "citeseer"], "needs a data folder"),
+    (["distill", "--lam", "nan", "--quiet"], "lam must be a finite number, got nan"),
+    (["distill", "--alpha", "inf", "--quiet"], "alpha must be a finite number, got inf"),
+    (["distill", "--method", "ft", "--temperature", "nan", "--quiet"], "temperature must be a finite number"),
+    (["distill", "--method", "kd", "--alpha", "-1", "--teacher-model", "sgc", "--quiet"], "alpha must be > 0"),
+    (["distill", "--method", "kd", "--settings", "paper", "--model", "gcnii"], "use this package's settings"),
+    (["distill", "--method", "kd", "--model", "sgc", "--alpha", "1e20", "--reduction", "sum", "--optimizer", "sgd",
+      "--max-epochs", "5", "--quiet"], "lower alpha (--alpha)"),
+    (["distill", "--save-temperatures", "/definitely/not/here/t.txt", "--quiet"], "does not exist; create it first"),
+    (["teacher", "--model", "sgc", "--lr", "-1", "--quiet"], "learning rate must be a finite number > 0, got -1.0"),
+    (["teacher", "--model", "sgc", "--lr", "nan", "--quiet"], "learning rate must be a finite number > 0"),
+    (["teacher", "--model", "sgc", "--weight-decay", "-1", "--quiet"], "weight_decay must be a finite number >= 0"),
     (["distill", "--method", "kd", "--kd-holdout", "--teacher-model", "sgc", "--model", "sgc", "--quiet"],
      "kd_holdout=True only applies to 'ltd' and 'ltd-s'"),
 ])
-def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
+def test_bad_input_exits_2_with_one_line(capsys, monkeypatch, argv, needle):
+    monkeypatch.delenv("DGL_LTD_DATA", raising=False)  # "needs a data folder" must not find one through it
     code, _, err = run_cli(capsys, *argv)
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -143,6 +155,13 @@ def test_empty_split_exit_2(capsys, tmp_path, data_dir):
     assert code == 2 and "class 6 has only" in err
 
 
+def test_teacher_out_must_be_a_folder(capsys, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = run_cli(capsys, "teacher", "--model", "sgc", "--out", str(afile), "--quiet")
+    assert code == 2 and "is a file; give a folder" in err
+
+
 def test_argparse_errors_exit_2_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "dgl_ltd.cli", "distill", "--method", "magic"],
                           capture_output=True, text=True)
@@ -150,3 +169,9 @@ def test_argparse_errors_exit_2_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "dgl_ltd.cli", "teacher", "--seeds", "a,b"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "seeds must be comma-separated integers" in proc.stderr
+    for argv, needle in ((["teacher", "--seeds", "99999999999"], "seeds must lie in [0, 4294967295]"),
+                         (["teacher", "--seeds=-1"], "seeds must lie in"),
+                         (["eval-logits", "--logits", "x", "--split-seed=-1"], "seeds must lie in"),
+                         (["eval-logits", "--logits", "x", "--split-seed", "1,2"], "give one seed")):
+        proc = subprocess.run([sys.executable, "-m", "dgl_ltd.cli", *argv], capture_output=True, text=True)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and needle in proc.stderr, argv
