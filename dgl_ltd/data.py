@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -297,15 +298,18 @@ def load_logits(path: str | os.PathLike, graph: "dgl.DGLGraph | None" = None) ->
     if not path.is_file():
         raise UserInputError(f"logits file {str(path)!r} does not exist; pass the path of an N x C logits file")
     try:
-        if path.suffix == ".npy":
-            array = np.load(path)
-        elif path.suffix in (".pt", ".pth"):
-            array = torch.load(path, map_location="cpu").numpy()
-        else:
-            array = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():  # an empty file or an overflow is reported below, in one line
+            warnings.simplefilter("ignore")
+            if path.suffix == ".npy":
+                array = np.load(path)
+            elif path.suffix in (".pt", ".pth"):
+                array = torch.load(path, map_location="cpu").numpy()
+            else:
+                array = np.loadtxt(path, dtype=np.float64, ndmin=2)
+            array = np.asarray(array, dtype=np.float32)
     except Exception as exc:
         raise UserInputError(f"could not read logits file {str(path)!r} ({exc}); write it as N x C numbers") from exc
-    logits = torch.as_tensor(np.asarray(array, dtype=np.float32))
+    logits = torch.as_tensor(array)
     if logits.dim() != 2:
         raise UserInputError(f"logits in {str(path)!r} have shape {tuple(logits.shape)}; expected N x C")
     if graph is not None:

@@ -122,6 +122,10 @@ def test_logits_shape_and_nan_errors(capsys, tmp_path):
     np.savetxt(wrong, np.zeros((10, 7)))
     code, _, err = run_cli(capsys, "eval-logits", "--logits", str(wrong))
     assert code == 2 and "have shape (10, 7) but the graph needs (2485, 7)" in err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    code, _, err = run_cli(capsys, "eval-logits", "--logits", str(empty))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "have shape (0, 1)" in err  # no numpy warning line
     nan = tmp_path / "nan.txt"
     arr = np.zeros((2485, 7))
     arr[0, 0] = np.inf
