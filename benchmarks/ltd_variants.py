@@ -42,7 +42,7 @@ VARIANTS = {
                   "the earlier `reproduce.py` LTD runs, kept in `reproduction_runs_beta0.001/`"),
     "warmup0": ("ltd", {"warmup": 0, "beta": 0.001},
                 "LTD learning the temperatures from the first epoch (no 20-epoch warm-up): with the Adam "
-                "student the LTD runs reach their best validation accuracy at epoch 7 to 141, so after "
+                "student the LTD runs reach their best validation accuracy at epoch 7 to 140, so after "
                 "a 20-epoch warm-up the temperatures get few steps, or none, before the restored epoch"),
     "warmup0-beta0.01": ("ltd", {"warmup": 0, "beta": 0.01},
                          "the same with a 10x larger temperature learning rate"),
