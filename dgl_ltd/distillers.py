@@ -213,19 +213,20 @@ class Distiller:
         """Run the distillation; arguments left as None come from ``graph.ndata``.
 
         ``teacher_logits`` (N, C) are the pretrained model's logits; ``distill_mask`` is V_L^D
-        (label loss), ``temp_mask`` V_L^E (temperature learning, LTD only), ``val_mask`` the
+        (label loss), ``temp_mask`` V_L^E (temperature learning, LTD only; not needed with
+        ``meta_on='val'`` and ``calibrate_on='val'``), ``val_mask`` the
         early-stopping nodes; ``test_mask`` is optional and only scored.
         """
         cfg = self.config
         nd = graph.ndata
         n = graph.num_nodes()
-        feat = nd["feat"] if feat is None else feat
-        labels = nd["label"] if labels is None else labels
-        distill_mask = check_mask(nd["distill_mask"] if distill_mask is None else distill_mask, "distill_mask", n)
-        val_mask = check_mask(nd["val_mask"] if val_mask is None else val_mask, "val_mask", n)
+        feat = _node_data(nd, "feat", feat)
+        labels = _node_data(nd, "label", labels)
+        distill_mask = check_mask(_node_data(nd, "distill_mask", distill_mask), "distill_mask", n)
+        val_mask = check_mask(_node_data(nd, "val_mask", val_mask), "val_mask", n)
         learns = cfg.method in ("ltd", "ltd-s")
-        if learns:
-            temp_mask = check_mask(nd["temp_mask"] if temp_mask is None else temp_mask, "temp_mask", n)
+        if learns and "temp" in (cfg.meta_on, cfg.calibrate_on):  # V_L^E is needed only where it is used
+            temp_mask = check_mask(_node_data(nd, "temp_mask", temp_mask), "temp_mask", n)
         if test_mask is None and "test_mask" in nd:
             test_mask = nd["test_mask"]
         if test_mask is not None and tuple(test_mask.shape) != (n,):  # may be empty: then test_acc is NaN
@@ -362,6 +363,16 @@ def calibrated_temperature(teacher_logits: torch.Tensor, labels: torch.Tensor, m
     y = labels[mask]
     losses = torch.stack([torch.nn.functional.cross_entropy(t / T, y) for T in grid])
     return float(grid[int(torch.argmin(losses))])
+
+
+def _node_data(ndata, key: str, given):
+    """``given``, else ``ndata[key]``, with a one-line error when neither is there."""
+    if given is not None:
+        return given
+    if key not in ndata:
+        argument = "labels" if key == "label" else key
+        raise UserInputError(f"graph.ndata has no {key!r}; store it there or pass {argument}=...")
+    return ndata[key]
 
 
 def learn_epoch(epoch: int, cfg: DistillConfig) -> bool:

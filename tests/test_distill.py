@@ -66,6 +66,15 @@ def test_ltd_s_learns_every_k_epochs(cora, gcn_teacher):
     assert res.config["resolved_k"] == pytest.approx(2 * res.config["resolved_init_tau"])
 
 
+def test_validation_judged_ltd_needs_no_temp_mask(cora, gcn_teacher):
+    g = cora.clone()
+    g.ndata.pop("temp_mask")
+    res = fit(g, gcn_teacher, "ltd", max_epochs=4, warmup=1, meta_on="val", calibrate_on="val")
+    assert any(h["meta_grad_norm"] for h in res.history)
+    with pytest.raises(UserInputError, match="graph.ndata has no 'temp_mask'"):  # V_L^E judges by default
+        fit(g, gcn_teacher, "ltd", max_epochs=4, warmup=1)
+
+
 def test_calibrate_on_picks_the_nodes_of_the_start_temperature(cora, gcn_teacher):
     from dgl_ltd.distillers import calibrated_temperature
 
