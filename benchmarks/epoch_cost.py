@@ -19,7 +19,8 @@ import torch
 from common import RESULTS, data_dir, git_commit, machine
 
 from dgl_ltd.data import load_dataset, load_logits
-from dgl_ltd.distillers import Distiller, tuned_config
+from dgl_ltd.distillers import Distiller
+from dgl_ltd.settings import tuned_config
 from dgl_ltd.hparams import teacher_logits_path
 from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed

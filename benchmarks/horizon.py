@@ -20,6 +20,7 @@ import torch
 
 from common import RESULTS, data_dir, load_cache, report_lines, save_cache
 import dgl_ltd.distillers as distillers
+from dgl_ltd.settings import tuned_config
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.hparams import teacher_logits_path
 from dgl_ltd.models import build_model
@@ -38,7 +39,7 @@ def one_run(graph, teacher, dataset: str, model: str, T: float, meta_on: str, se
         steps.append(float(meta.sum()))
         return meta
 
-    config = distillers.tuned_config(model, dataset, "ltd", graph)
+    config = tuned_config(model, dataset, "ltd", graph)
     config.update(max_epochs=epochs, patience=10 * epochs, init_tau=T, k=2.0 * T, beta=1e-12, meta_on=meta_on)
     set_seed(seed)
     student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])

@@ -18,7 +18,8 @@ import torch
 
 from common import MODELS, RESULTS, data_dir, git_commit, load_cache, machine, save_cache
 from dgl_ltd.data import load_dataset, load_logits
-from dgl_ltd.distillers import Distiller, tuned_config
+from dgl_ltd.distillers import Distiller
+from dgl_ltd.settings import tuned_config
 from dgl_ltd.hparams import teacher_logits_path
 from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed

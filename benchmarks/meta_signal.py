@@ -17,6 +17,7 @@ import torch
 
 from common import RESULTS, data_dir, report_lines
 import dgl_ltd.distillers as distillers
+from dgl_ltd.settings import tuned_config
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.entropy import neighbourhood_entropy
 from dgl_ltd.hparams import teacher_logits_path
@@ -40,7 +41,7 @@ def measure(dataset: str, model: str, epochs: int) -> dict:
         steps.append(meta.detach().clone())
         return meta
 
-    config = distillers.tuned_config(model, dataset, "ltd", graph)
+    config = tuned_config(model, dataset, "ltd", graph)
     config.update(max_epochs=epochs, patience=10 * epochs)
     set_seed(0)
     student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])

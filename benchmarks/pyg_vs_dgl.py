@@ -89,7 +89,7 @@ def parse_timing(spec: str, repeats: int, epochs: int) -> tuple[str, list[str], 
 def make_bundle(dataset: str, models: list[str], seeds: list[int], folder: Path) -> tuple[Path, dict]:
     """Write the shared inputs of ``dataset`` (graph, split, teacher logits, configs, initial weights)."""
     from dgl_ltd.data import load_dataset, load_logits
-    from dgl_ltd.distillers import tuned_config
+    from dgl_ltd.settings import tuned_config
     from dgl_ltd.hparams import teacher_logits_path
     from dgl_ltd.models import build_model
     from dgl_ltd.training import TEACHER_DEFAULTS, set_seed

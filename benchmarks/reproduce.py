@@ -1,7 +1,7 @@
 """Reproduce the paper's table: Teacher, KD (tau=1), FT and LTD for 5 models x 4 datasets.
 
 Students have the teacher's architecture and learn from the paper's shipped teacher logits under
-the paper's protocol; every method uses :func:`dgl_ltd.distillers.tuned_config` (one Adam student
+the paper's protocol; every method uses :func:`dgl_ltd.settings.tuned_config` (one Adam student
 optimiser and early stopping for all). Per-run figures are cached in
 ``benchmarks/results/reproduction_runs/<dataset>-<method>.json`` so runs can be split across processes and resumed.
 
@@ -18,7 +18,8 @@ from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, data_dir, git
                     run_then_table, save_cache)
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
-from dgl_ltd.distillers import Distiller, tuned_config
+from dgl_ltd.distillers import Distiller
+from dgl_ltd.settings import tuned_config
 from dgl_ltd.hparams import paper_result, teacher_logits_path
 from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed
@@ -71,7 +72,7 @@ def table(args) -> str:
         f"Machine: {machine()}.",
         "",
         "Teacher: the paper's shipped logits under the paper's protocol (single split). KD, FT and LTD:",
-        "mean +- std of test accuracy over student seeds, settings of `dgl_ltd.distillers.tuned_config`",
+        "mean +- std of test accuracy over student seeds, settings of `dgl_ltd.settings.tuned_config`",
         "(Adam student, mean losses, early stopping on validation with patience 50, at most 600 epochs;",
         "FT uses the paper's per-cell temperature and lambda). Paper LTD: the paper's Table 8 (single run).",
         "Seconds per epoch are medians over seeds, measured with other jobs sharing the 2 cores.",

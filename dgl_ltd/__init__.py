@@ -21,7 +21,8 @@ _LAZY = {
     "DistillResult": "distillers",
     "tempered_kd_loss": "ops",
 }
-_SUBMODULES = ("data", "models", "training", "entropy", "temperature", "losses", "distillers", "ops", "cli", "hparams")
+_SUBMODULES = ("data", "models", "training", "entropy", "temperature", "losses", "distillers", "settings", "ops", "cli",
+               "hparams", "metagrad", "metrics")
 
 __all__ = sorted(_LAZY) + ["__version__"]
 

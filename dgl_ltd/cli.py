@@ -194,7 +194,8 @@ def _teacher_logits(args, graph, model: str):
 
 def cmd_distill(args) -> dict:
     from .data import accuracy, canonical_name
-    from .distillers import DistillConfig, Distiller, paper_config, tuned_config
+    from .distillers import DistillConfig, Distiller
+    from .settings import paper_config, tuned_config
     from .models import build_model, canonical_model_name
     from .training import set_seed
 

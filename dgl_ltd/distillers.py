@@ -43,7 +43,7 @@ class DistillConfig:
 
     ``alpha`` is the student's learning rate, ``beta`` the temperature network's; ``optimizer``
     applies to both (``'sgd'`` with ``reduction='sum'`` is the paper's setting, see
-    :func:`paper_config`). ``meta_center=True`` removes the mean of the per-node meta-gradient at
+    :func:`~dgl_ltd.settings.paper_config`). ``meta_center=True`` removes the mean of the per-node meta-gradient at
     every learning step, so that the temperatures learn node-specific deviations only (an
     experiment, off by default: see ``benchmarks/results/ltd_variants.md``).
 
@@ -388,70 +388,3 @@ def _eval_logits(student: nn.Module, graph, feat: torch.Tensor) -> torch.Tensor:
         out = student(graph, feat)
     student.train()
     return out
-
-
-def paper_config(model: str, dataset: str, method: str = "ltd") -> dict:
-    """The paper's published settings for a cell as :class:`DistillConfig` keywords.
-
-    Every method gets the paper's student protocol: SGD on summed losses, no weight decay, the
-    student learning rate alpha of the cell's LTD row (``hparams.csv``), so that the baselines
-    train like LTD. LTD/LTD-S add the temperature learning rate beta, range k, label weight
-    lambda and the random temperature-network initialisation; FT takes the global temperature
-    and lambda of its own row (``ft_hparams.csv``); KD keeps tau = 1 with the LTD row's lambda.
-    Raises when the cell was not published.
-    """
-    from .hparams import ft_hparams, ltd_hparams
-
-    cell = ltd_hparams(model, dataset)
-    if cell is None:
-        raise UserInputError(f"the paper publishes no LTD settings for {model} on {dataset}; use this package's "
-                             f"settings (--settings tuned)")
-    student = {"optimizer": "sgd", "reduction": "sum", "weight_decay": 0.0, "alpha": cell["alpha"]}
-    if method in ("ltd", "ltd-s"):
-        return dict(student, beta=cell["beta"], k=cell["k"], lam=cell["lam"], init_tau=None)
-    if method == "ft":
-        ft = ft_hparams(model, dataset)
-        if ft is None:
-            raise UserInputError(f"the paper publishes no FT settings for {model} on {dataset}; use this package's "
-                                 f"settings (--settings tuned)")
-        return dict(student, **ft)
-    return dict(student, lam=cell["lam"])
-
-
-# student learning rate (Adam) by dataset: the small citation graphs profit from slower training;
-# the Amazon graphs use 0.01 to keep the benchmark affordable on 2 CPU cores
-TUNED_ALPHA = {"cora": 0.003, "citeseer": 0.003}
-# temperature network's learning rate (Adam); 0.001 until 2026-11-28, see ltd_variants.md
-TUNED_BETA = 0.0003
-
-
-def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
-    """This package's settings for a cell: KD, FT and LTD differ only in their temperatures.
-
-    All methods share the Adam student optimiser (learning rate ``TUNED_ALPHA``), mean losses,
-    early stopping, and the label weight lambda of the paper's FT cell (``ft_hparams.csv``; the
-    paper weighs a *sum* over V_L^D against a sum over all N nodes, so with mean losses lambda
-    becomes ``lambda * |V_L^D| / N``, read from ``graph``'s ``distill_mask``).
-
-    * ``kd``: tau = 1.
-    * ``ft``: the paper's global temperature T of the cell.
-    * ``ltd``/``ltd-s``: every node starts at the teacher's calibrated temperature T0 on V_L^E
-      (:func:`calibrated_temperature`; LTD does not borrow FT's tuned T), with the range relative
-      to it: k = 2 T0, so tau_v lies in (-0.4 T0, 1.6 T0) and the network learns node-specific
-      deviations on the scale of T0 (an absolute k makes a small T0 flip sign at the first steps);
-      Adam at beta = 0.0003 after 20 warm-up epochs (3x below the generic default 0.001: the
-      temperatures drift less from T0: -0.25 against -0.51 points below max(KD, FT) over the 20
-      cells of ``benchmarks/results/ltd_variants.md``).
-    """
-    from .hparams import ft_hparams
-
-    cell = ft_hparams(model, dataset)
-    lam = cell["lam"] if cell else 1.0
-    if cell:
-        lam = lam * int(graph.ndata["distill_mask"].sum()) / graph.num_nodes()
-    config = {"alpha": TUNED_ALPHA.get(dataset, 0.01), "lam": lam}
-    if method == "ft":
-        config["temperature"] = cell["temperature"] if cell else 1.0
-    elif method in ("ltd", "ltd-s"):
-        config.update(k=None, init_tau="calibrated", beta=TUNED_BETA, warmup=20)
-    return config

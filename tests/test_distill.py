@@ -5,7 +5,8 @@ from torch import nn
 dgl = pytest.importorskip("dgl")
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
-from dgl_ltd.distillers import Distiller, paper_config, tuned_config
+from dgl_ltd.distillers import Distiller
+from dgl_ltd.settings import paper_config, tuned_config
 from dgl_ltd.errors import UserInputError
 from dgl_ltd.models import build_model
 
