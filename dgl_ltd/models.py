@@ -16,6 +16,7 @@ GCNII      GCNII paper's citation-graph settings (Chen et al., ICML 2020, Cora):
 """
 from __future__ import annotations
 
+import numbers
 import weakref
 from typing import Callable
 
@@ -30,8 +31,9 @@ from .errors import UserInputError
 
 
 def _check_positive(name: str, value, kind=int) -> None:
-    if not isinstance(value, kind) or value <= 0:
-        raise UserInputError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        shown = f"{value!r}" if type(value) in (int, float) else f"{value!r} of type {type(value).__name__}"
+        raise UserInputError(f"{name} must be a positive {kind.__name__}, got {shown}")
 
 
 def _check_prob(name: str, value: float) -> None:
@@ -445,7 +447,14 @@ def build_model(name: str, in_feats: int, n_classes: int, **kwargs) -> NodeClass
     >>> build_model("gcn", 16, 4, hidden=32).layers[0].weight.shape
     torch.Size([16, 32])
     """
-    return MODELS[canonical_model_name(name)](in_feats, n_classes, **kwargs)
+    return MODELS[canonical_model_name(name)](_as_int(in_feats), _as_int(n_classes), **kwargs)
+
+
+def _as_int(value):
+    """NumPy integers and 0-d integer tensors (e.g. from ``feat.shape`` or ``labels.max() + 1``) as int."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point():
+        return int(value)
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
 
 
 # Teachers whose architecture differs from the student defaults above. The paper's teacher code

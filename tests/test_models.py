@@ -95,6 +95,8 @@ def test_sgc_cache_invalidated_when_features_change():
     (lambda: build_model("transformer", 4, 2), "unknown model 'transformer'"),
     (lambda: build_model("gcn", 4, 2, dropout=1.5), "dropout must be in [0, 1), got 1.5"),
     (lambda: build_model("gat", 4, 0), "n_classes must be a positive int, got 0"),
+    (lambda: build_model("gcn", 4.0, 2), "in_feats must be a positive int, got 4.0"),
+    (lambda: build_model("gcn", True, 2), "in_feats must be a positive int, got True"),
     (lambda: build_model("graphsage", 4, 2, aggregator="max"), "aggregator must be one of"),
     (lambda: build_model("appnp", 4, 2, alpha=0.0), "alpha must be in (0, 1], got 0.0"),
 ])
@@ -102,6 +104,13 @@ def test_bad_options_echo_the_value(call, needle):
     with pytest.raises(UserInputError) as info:
         call()
     assert needle in str(info.value)
+
+
+def test_build_model_takes_numpy_and_tensor_integers():
+    import numpy as np
+
+    model = build_model("gcn", np.int64(6), torch.tensor(3))
+    assert model.layers[0].weight.shape == (6, 64) and model.layers[-1].weight.shape == (64, 3)
 
 
 def test_aliases():
