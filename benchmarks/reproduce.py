@@ -61,21 +61,43 @@ def run(args) -> None:
                     print(key, f"{res.test_acc:.4f}", f"{res.seconds_per_epoch:.3f}s/epoch", flush=True)
 
 
+def kept(name: str) -> list:
+    """The hand-written block ``name`` of the existing reproduction.md, markers included, for --table-only
+    to write back in place (the prose that explains the figures); [] when there is none."""
+    path = RESULTS / "reproduction.md"
+    text = path.read_text() if path.exists() else ""
+    begin, end = f"<!-- begin {name} (hand-written; kept by --table-only) -->", f"<!-- end {name} -->"
+    if begin not in text or end not in text:
+        return []
+    return ["", begin + text.split(begin, 1)[1].split(end, 1)[0] + end]
+
+
+def commands_line(args) -> str:
+    """The hand-kept 'Commands:' line (the runs came from many commands), else this command."""
+    path = RESULTS / "reproduction.md"
+    lines = [l for l in path.read_text().splitlines() if l.startswith("Commands: ")] if path.exists() else []
+    if lines:
+        return lines[0]
+    return (f"Command: `python benchmarks/reproduce.py --seeds {args.seeds}` (commit {git_commit()}), "
+            "split over processes by `--datasets`.")
+
+
 def table(args) -> str:
     cache = load_all()
     head = "| dataset | model | teacher | KD | FT | LTD | paper LTD | LTD >= teacher | LTD - max(KD,FT) | s/epoch KD / FT / LTD | seeds |"
     lines = [
         "# Reproduction of the LTD paper's table (students of the teacher's architecture; GraphSAGE: 2-layer students of the paper's 3-layer teachers, as in its code)",
         "",
-        f"Command: `python benchmarks/reproduce.py --seeds {args.seeds}` (commit {git_commit()}), "
-        "split over processes by `--datasets`.",
+        commands_line(args),
         f"Machine: {machine()}.",
         "",
         "Teacher: the paper's shipped logits under the paper's protocol (single split). KD, FT and LTD:",
         "mean +- std of test accuracy over student seeds, settings of `dgl_ltd.settings.tuned_config`",
         "(Adam student, mean losses, early stopping on validation with patience 50, at most 600 epochs;",
         "FT uses the paper's per-cell temperature and lambda). Paper LTD: the paper's Table 8 (single run).",
-        "Seconds per epoch are medians over seeds, measured with other jobs sharing the 2 cores.",
+        "Seconds per epoch are medians over seeds, measured with other benchmark jobs sharing the 2 cores",
+        "at different times, so compare them only roughly; `epoch_cost_amazon-computers.md` has the",
+        "controlled per-epoch costs.",
         "",
         head,
         "|" + " --- |" * (head.count("|") - 1),
@@ -112,7 +134,10 @@ def table(args) -> str:
         ]
     if missing:
         lines += ["", "Cells not in the table (runs missing or unequal seed counts): " + "; ".join(missing) + "."]
+    lines += kept("notes")
     lines += ltd_s_table(cache)
+    if len(lines) and lines[-1].startswith("|"):
+        lines += kept("ltd-s notes")
     text = "\n".join(lines) + "\n"
     (RESULTS / "reproduction.md").write_text(text)
     return text
