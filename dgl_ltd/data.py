@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ._compat import dgl
 from .errors import UserInputError
-from .metrics import accuracy, check_finite  # noqa: F401  (re-exported: dgl_ltd.data.accuracy)
+from .metrics import accuracy, check_finite, check_seed  # noqa: F401  (re-exported: dgl_ltd.data.accuracy)
 
 ENV_DATA_DIR = "DGL_LTD_DATA"
 PROTOCOLS = ("ltd", "random")
@@ -268,8 +268,7 @@ def load_dataset(
     if not isinstance(name, str):
         raise UserInputError(f"the dataset name must be a string such as 'cora', got {name!r}")
     name = canonical_name(name)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**32 - 1:
-        raise UserInputError(f"the split seed must be an integer in [0, 4294967295], got {seed!r}")
+    seed = check_seed(seed, "the split seed")
     if protocol not in PROTOCOLS:
         raise UserInputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     if source not in SOURCES:

@@ -1,9 +1,21 @@
 """Accuracy and input checks shared by every module; torch only (no DGL), so PyG code can use them too."""
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from .errors import UserInputError
+
+
+MAX_SEED = 2**32 - 1  # the largest seed NumPy and DGL accept
+
+
+def check_seed(seed, what: str = "seed") -> int:
+    """``seed`` as an int, or a one-line error when it is not an integer in [0, MAX_SEED]."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise UserInputError(f"{what} must be an integer in [0, {MAX_SEED}], got {seed!r}")
+    return int(seed)
 
 
 def check_finite(tensor: torch.Tensor, what: str) -> None:

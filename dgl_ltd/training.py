@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserInputError
-from .metrics import accuracy, check_mask  # noqa: F401  (check_mask re-exported)
+from .metrics import accuracy, check_mask, check_seed  # noqa: F401  (check_mask re-exported)
 
 try:
     from tqdm.auto import tqdm
@@ -31,14 +31,9 @@ TEACHER_DEFAULTS = {
 }
 
 
-MAX_SEED = 2**32 - 1  # NumPy's and DGL's limit
-
-
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy, torch and, when it is loaded, DGL (this module does not import DGL)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise UserInputError(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
-    seed = int(seed)
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
