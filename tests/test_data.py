@@ -104,7 +104,8 @@ def test_aliases():
     (lambda d: load_dataset("cora", d, protocol="weird"), "unknown protocol"),
     (lambda d: load_dataset("cora", d, source="dgl"), "defined on the paper's npz files"),
 ])
-def test_load_errors_are_one_line(data_dir, call, needle):
+def test_load_errors_are_one_line(data_dir, monkeypatch, call, needle):
+    monkeypatch.delenv("DGL_LTD_DATA", raising=False)  # "needs a data folder" must not find one through it
     with pytest.raises(UserInputError) as info:
         call(data_dir)
     assert needle in str(info.value) and "\n" not in str(info.value)

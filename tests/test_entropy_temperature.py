@@ -88,3 +88,11 @@ def test_temperature_input_is_detached_from_student():
     z = torch.randn(4, 3, requires_grad=True)
     net(z, torch.rand(4)).sum().backward()
     assert z.grad is None
+
+
+def test_temperature_network_reads_logits_their_norm_and_the_entropy():
+    net = TemperatureNet(3, init_tau=None)
+    z, h = torch.randn(4, 3), torch.rand(4)
+    assert torch.equal(net.features(z, h), torch.cat([z, z.norm(dim=-1, keepdim=True), h[:, None]], -1))
+    # a trained (here: randomly initialised) network gives other temperatures for another entropy
+    assert not torch.allclose(net(z, h), net(z, h + 1.0))

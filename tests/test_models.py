@@ -3,7 +3,7 @@ import torch
 
 dgl = pytest.importorskip("dgl")
 
-from dgl_ltd.data import load_dataset
+from dgl_ltd.data import accuracy, load_dataset
 from dgl_ltd.errors import UserInputError
 from dgl_ltd.models import MODELS, TEACHER_OVERRIDES, build_model, build_teacher, canonical_model_name
 from dgl_ltd.training import train_teacher
@@ -50,6 +50,15 @@ def test_eval_mode_is_deterministic(cora):
     model = build_model("gat", cora.ndata["feat"].shape[1], 7).eval()
     with torch.no_grad():
         assert torch.equal(model(cora, cora.ndata["feat"]), model(cora, cora.ndata["feat"]))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_existing_self_loops_change_nothing(name):
+    # every model adds exactly one self-loop per node: a graph that already has some gives the same output
+    torch.manual_seed(0)
+    g, x = tiny_graph()
+    model = build_model(name, 6, 3, **SMALL.get(name, {})).eval()
+    assert torch.allclose(model(g, x), model(dgl.remove_self_loop(g), x), atol=1e-6)
 
 
 def test_self_loop_cache_follows_the_graph():
@@ -123,6 +132,8 @@ def test_teacher_training_learns_and_restores_best(cora):
     res = train_teacher(model, cora, max_epochs=60, patience=20, seed=0, show_progress=False)
     assert res.test_acc > 0.75
     assert res.val_acc == max(h["val_acc"] for h in res.history)
+    # the returned model and logits are those of the best epoch, not the last
+    assert accuracy(res.logits, cora.ndata["label"], cora.ndata["val_mask"]) == res.val_acc
     assert res.best_epoch < res.epochs
 
 
