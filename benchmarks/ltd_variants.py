@@ -77,6 +77,11 @@ VARIANTS = {
     "ft-calval": ("ft", {},
                   "FT at the teacher's temperature calibrated on the validation nodes (calval's start, "
                   "LTD without learning)"),
+    "alpha0.003-kd": ("kd", {"alpha": 0.003},
+                      "KD with the citation graphs' student learning rate 0.003 instead of the Amazon graphs' "
+                      "0.01 (which `tuned_config` keeps there to make the benchmark affordable)"),
+    "alpha0.003-ft": ("ft", {"alpha": 0.003}, "FT with the student learning rate 0.003"),
+    "alpha0.003-ltd": ("ltd", {"alpha": 0.003}, "LTD with the student learning rate 0.003"),
     "ft-calibrated": ("ft", {},
                       "FT at the calibrated temperature T0 of LTD's start (LTD without learning): "
                       "the global temperature LTD must beat"),
