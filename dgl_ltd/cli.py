@@ -233,12 +233,15 @@ def cmd_distill(args) -> dict:
                   f"epochs {res.epochs} tau mean {float(res.temperatures.mean()):.3f}")
     if args.save_temperatures:
         results[0].save_temperatures(args.save_temperatures)
+    used = results[0].config
     extra = {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
-             "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6)}
-    if "resolved_init_tau" in results[0].config:  # LTD, LTD-S: where the temperatures started
-        start = results[0].config["resolved_init_tau"]  # None: the paper's random start
+             "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6),
+             "settings": args.settings, "optimizer": used["optimizer"], "reduction": used["reduction"],
+             "alpha": used["alpha"], "lam": used["lam"]}
+    if "resolved_init_tau" in used:  # LTD, LTD-S: where the temperatures started, and what judged them
+        start = used["resolved_init_tau"]  # None: the paper's random start
         extra["start_temperature"] = None if start is None else round(float(start), 6)
-        extra["meta_on"] = results[0].config["meta_on"]
+        extra.update(meta_on=used["meta_on"], kd_holdout=used["kd_holdout"])
     return _summary(accs, extra)
 
 

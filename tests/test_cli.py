@@ -72,10 +72,10 @@ def test_distill_calibrate_on_val_holdout_and_meta_on(capsys):
     argv = ["distill", "--method", "ltd-s", "--teacher-model", "sgc", "--model", "sgc", "--max-epochs", "12",
             "--warmup", "2", "--json", "--quiet"]
     code, out, _ = run_cli(capsys, *argv, "--calibrate-on", "val", "--kd-holdout", "--meta-on", "val")
-    assert code == 0 and last_json(out)["meta_on"] == "val"
+    assert code == 0 and last_json(out)["meta_on"] == "val" and last_json(out)["kd_holdout"] is True
     on_val = last_json(out)["start_temperature"]
     code, out, _ = run_cli(capsys, *argv)
-    assert code == 0 and last_json(out)["meta_on"] == "temp"
+    assert code == 0 and last_json(out)["meta_on"] == "temp" and last_json(out)["kd_holdout"] is False
     # the teacher trained on V_L^E and is over-confident there, so its temperature fitted there is lower
     assert 0 < last_json(out)["start_temperature"] < on_val
 
@@ -87,6 +87,8 @@ def test_distill_paper_settings_random_start(capsys):
     assert code == 0
     res = last_json(out)
     assert res["start_temperature"] is None and 0 < res["test_acc"] <= 1
+    # the paper's student protocol of the cell (hparams.csv: SGC on cora, alpha 7.14e-4, lambda 1)
+    assert (res["optimizer"], res["reduction"], res["alpha"], res["lam"]) == ("sgd", "sum", 7.14e-4, 1.0)
 
 
 @pytest.mark.parametrize("argv,needle", [
