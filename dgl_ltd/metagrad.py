@@ -92,13 +92,15 @@ def directional_logits(student, names: list, old_params: list, direction: list, 
 
     Both forwards replay the dropout masks of ``rng``, and each runs on copies of the module's
     buffers, so that train-mode layers such as BatchNorm neither see nor keep the other forward's
-    running statistics. The step is ``rel_eps * ||theta|| / ||u||``.
+    running statistics. The global random state is left as it was on entry, so the replay does not
+    hand later draws random numbers that were already used. The step is ``rel_eps * ||theta|| / ||u||``.
     """
     u_norm = torch.sqrt(sum((d.double() ** 2).sum() for d in direction))
     if float(u_norm) == 0.0:
         return None
     theta_norm = torch.sqrt(sum((p.double() ** 2).sum() for p in old_params))
     eps = float(rel_eps * max(float(theta_norm), 1.0) / float(u_norm))
+    entry = capture_rng(rng[2])
     with torch.no_grad():
         outs = []
         for sign in (1.0, -1.0):
@@ -106,6 +108,7 @@ def directional_logits(student, names: list, old_params: list, direction: list, 
             shifted = {n: p + sign * eps * d for n, p, d in zip(names, old_params, direction)}
             shifted.update((n, b.clone()) for n, b in student.named_buffers())
             outs.append(functional_call(student, shifted, (graph, feat)))
+    restore_rng(entry)
     return (outs[0] - outs[1]) / (2.0 * eps)
 
 

@@ -189,6 +189,23 @@ def test_step_jacobian_of_sgd_with_momentum_matches_the_step():
         step_jacobian(damped, [p], [p.detach().clone()])
 
 
+def test_finite_difference_leaves_the_random_stream_where_it_was():
+    # the replay rewinds to the epoch's dropout masks; afterwards the stream must continue from where it was,
+    # not hand the next draws numbers that were already used
+    from dgl_ltd.metagrad import directional_logits
+
+    g, feat, *_ = _problem()
+    student = build_model("gcn", 5, 3, **SMALL["gcn"])
+    names = [n for n, _ in student.named_parameters()]
+    params = [p.detach().clone() for p in student.parameters()]
+    rng = capture_rng(feat.device)
+    student(g, feat)  # the distillation forward draws its masks
+    torch.rand(7)  # any later draw, e.g. the temperature network's dropout
+    expected = torch.get_rng_state()
+    directional_logits(student, names, params, [torch.ones_like(p) for p in params], rng, g, feat)
+    assert torch.equal(torch.get_rng_state(), expected)
+
+
 def test_finite_difference_leaves_batchnorm_statistics_alone():
     # only the distillation step's forward updates BatchNorm's running statistics, once per epoch
     class BNStudent(torch.nn.Module):
