@@ -94,3 +94,9 @@ def run_then_table(args, run, table) -> None:
         run(args)
         print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
     print(table(args))
+
+
+def kept_commands_line(report: Path, default: str) -> str:
+    """The hand-kept 'Commands:' line of an existing report (its runs came from many commands), else ``default``."""
+    lines = report.read_text().splitlines() if report.exists() else []
+    return next((line for line in lines if line.startswith("Commands: ")), default)

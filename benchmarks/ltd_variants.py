@@ -15,7 +15,8 @@ import argparse
 import statistics
 
 
-from common import RESULTS, add_grid_arguments, data_dir, git_commit, load_cache, machine, run_then_table, save_cache
+from common import (RESULTS, add_grid_arguments, data_dir, git_commit, kept_commands_line, load_cache, machine,
+                    run_then_table, save_cache)
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distillers import Distiller, calibrated_temperature
 from dgl_ltd.settings import paper_config, tuned_config
@@ -134,16 +135,6 @@ def run(args) -> None:
                           flush=True)
 
 
-def commands_line(variants: list, args) -> str:
-    """The hand-kept 'Commands:' line of the existing table (the runs came from many commands), else this one."""
-    path = RESULTS / "ltd_variants.md"
-    kept = [line for line in path.read_text().splitlines() if line.startswith("Commands: ")] if path.exists() else []
-    if kept:
-        return kept[0]
-    return (f"Command: `python benchmarks/ltd_variants.py --variants {','.join(variants)} --datasets "
-            f"{args.datasets} --seeds {args.seeds}` (commit {git_commit()}).")
-
-
 def table(args) -> str:
     cache = load_cache(CACHE)
     reference = {}
@@ -155,7 +146,9 @@ def table(args) -> str:
     lines = [
         "# LTD variants: what was tried to make learned temperatures beat a global temperature",
         "",
-        commands_line(variants, args),
+        kept_commands_line(RESULTS / "ltd_variants.md",
+                           f"Command: `python benchmarks/ltd_variants.py --variants {','.join(variants)} --datasets "
+                           f"{args.datasets} --seeds {args.seeds}` (commit {git_commit()})."),
         f"Machine: {machine()}.",
         "",
         "Mean test accuracy over the student seeds (kd, ft, ltd: the cached runs of `reproduce.py`, same",

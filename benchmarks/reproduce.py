@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, data_dir, git_commit, load_cache, machine, mean_std,
-                    run_then_table, save_cache)
+from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, data_dir, git_commit, kept_commands_line, load_cache,
+                    machine, mean_std, run_then_table, save_cache)
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
 from dgl_ltd.distillers import Distiller
@@ -72,23 +72,15 @@ def kept(name: str) -> list:
     return ["", begin + text.split(begin, 1)[1].split(end, 1)[0] + end]
 
 
-def commands_line(args) -> str:
-    """The hand-kept 'Commands:' line (the runs came from many commands), else this command."""
-    path = RESULTS / "reproduction.md"
-    lines = [l for l in path.read_text().splitlines() if l.startswith("Commands: ")] if path.exists() else []
-    if lines:
-        return lines[0]
-    return (f"Command: `python benchmarks/reproduce.py --seeds {args.seeds}` (commit {git_commit()}), "
-            "split over processes by `--datasets`.")
-
-
 def table(args) -> str:
     cache = load_all()
     head = "| dataset | model | teacher | KD | FT | LTD | paper LTD | LTD >= teacher | LTD - max(KD,FT) | s/epoch KD / FT / LTD | seeds |"
     lines = [
         "# Reproduction of the LTD paper's table (students of the teacher's architecture; GraphSAGE: 2-layer students of the paper's 3-layer teachers, as in its code)",
         "",
-        commands_line(args),
+        kept_commands_line(RESULTS / "reproduction.md",
+                           f"Command: `python benchmarks/reproduce.py --seeds {args.seeds}` (commit {git_commit()}), "
+                           "split over processes by `--datasets`."),
         f"Machine: {machine()}.",
         "",
         "Teacher: the paper's shipped logits under the paper's protocol (single split). KD, FT and LTD:",
@@ -135,9 +127,8 @@ def table(args) -> str:
     if missing:
         lines += ["", "Cells not in the table (runs missing or unequal seed counts): " + "; ".join(missing) + "."]
     lines += kept("notes")
-    lines += ltd_s_table(cache)
-    if len(lines) and lines[-1].startswith("|"):
-        lines += kept("ltd-s notes")
+    ltd_s = ltd_s_table(cache)
+    lines += ltd_s + (kept("ltd-s notes") if ltd_s else [])
     text = "\n".join(lines) + "\n"
     (RESULTS / "reproduction.md").write_text(text)
     return text
