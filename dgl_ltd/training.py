@@ -139,8 +139,9 @@ def train_teacher(
     nd = graph.ndata
     feat = nd["feat"] if feat is None else feat
     labels = nd["label"] if labels is None else labels
-    train_mask = check_mask(nd["train_mask"] if train_mask is None else train_mask, "train_mask")
-    val_mask = check_mask(nd["val_mask"] if val_mask is None else val_mask, "val_mask")
+    n = graph.num_nodes()
+    train_mask = check_mask(nd["train_mask"] if train_mask is None else train_mask, "train_mask", n)
+    val_mask = check_mask(nd["val_mask"] if val_mask is None else val_mask, "val_mask", n)
     test_mask = nd.get("test_mask") if test_mask is None else test_mask
     return fit_classifier(model, (graph, feat), labels, train_mask, val_mask, test_mask, lr, weight_decay,
                           max_epochs, patience, show_progress)
