@@ -95,6 +95,7 @@ def table(args) -> str:
         "|" + " --- |" * (head.count("|") - 1),
     ]
     gains, margins, paper_gaps, beats, missing = [], [], [], [], []
+    best_gaps = []  # best LTD seed - paper's LTD: how far a single lucky run gets
     for dataset in DATASETS:
         for model in MODELS:
             teacher = cache.get(f"{dataset}/{model}/teacher")
@@ -111,6 +112,7 @@ def table(args) -> str:
             gains.append((ltd - teacher) / teacher)
             margins.append(margin)
             paper_gaps.append(ltd - paper)
+            best_gaps.append(max(r["test_acc"] for r in runs["ltd"]) - paper)
             beats.append(ltd >= teacher)
             cells = " | ".join(f"{stats[m][0]:.4f} +- {stats[m][1]:.4f}" for m in METHODS)
             lines.append(f"| {dataset} | {model} | {teacher:.4f} | {cells} | {paper:.4f} | "
@@ -121,7 +123,10 @@ def table(args) -> str:
             "",
             f"Cells: {len(gains)}. LTD >= teacher in {sum(beats)} of {len(beats)}.",
             f"Average relative gain of LTD over the teacher: {100 * sum(gains) / len(gains):.2f}% (paper: 3.12%).",
-            f"Average LTD - paper's LTD: {100 * sum(paper_gaps) / len(paper_gaps):+.2f} points.",
+            f"Average LTD - paper's LTD: {100 * sum(paper_gaps) / len(paper_gaps):+.2f} points; "
+            f"best LTD seed of each cell - paper's LTD: {100 * sum(best_gaps) / len(best_gaps):+.2f} points "
+            f"(the paper's single run is above every one of our seeds in {sum(g < 0 for g in best_gaps)} "
+            f"of {len(best_gaps)} cells).",
             f"Average LTD - max(KD, FT): {100 * sum(margins) / len(margins):+.2f} points.",
         ]
     if missing:
