@@ -5,7 +5,7 @@ the teacher logits t need no gradient), median over --repeats runs, the three me
 in the same process so that they see the same machine load. Peak extra memory is measured for each
 method in a fresh subprocess (see ``_memory_child``). Prints a Markdown report; --out writes it.
 
-    python benchmarks/bench_kernel.py --threads 2 --out benchmarks/results/kernel_cpu.md
+    python benchmarks/bench_kernel.py --threads 2 --out /tmp/kernel_cpu.md   (kernel.md collects such reports)
     python benchmarks/bench_kernel.py --device cuda --sizes 1000000x47
     python benchmarks/bench_kernel.py --device cuda --methods kernel,kernel-L8,kernel-L16,kernel-L32,eager --inner 20
 
@@ -196,25 +196,58 @@ def environment(device: str, threads: int) -> List[str]:
     return lines
 
 
+KNOWN_METHODS = METHODS + tuple(f"kernel-L{lanes}" for lanes in (4, 8, 16, 32))
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _sizes(text: str) -> List[Tuple[int, int]]:
+    try:
+        sizes = [tuple(int(x) for x in item.split("x")) for item in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or any(len(size) != 2 or min(size) < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"sizes are comma-separated NxC with N, C >= 1 (e.g. 1000000x47), got {text!r}")
+    return sizes
+
+
+def _methods(text: str) -> Tuple[str, ...]:
+    methods = tuple(part for part in text.split(",") if part)
+    bad = [m for m in methods if m not in KNOWN_METHODS]
+    if bad or not methods:
+        raise argparse.ArgumentTypeError(f"unknown method {bad[0] if bad else text!r}; choose from: "
+                                         f"{', '.join(KNOWN_METHODS)}")
+    return methods
+
+
 def main(argv: List[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default="1000000x47,169343x40", help="comma-separated NxC")
+    p.add_argument("--sizes", type=_sizes, default="1000000x47,169343x40", help="comma-separated NxC")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--inner", type=int, default=1, help="calls per timed step (between two synchronisations)")
+    p.add_argument("--repeats", type=_positive, default=7)
+    p.add_argument("--threads", type=_positive, default=torch.get_num_threads())
+    p.add_argument("--methods", type=_methods, default=",".join(METHODS),
+                   help=f"comma-separated, from: {', '.join(KNOWN_METHODS)} (kernel-L<n>: n CUDA lanes per row)")
+    p.add_argument("--inner", type=_positive, default=1, help="calls per timed step (between two synchronisations)")
     p.add_argument("--no-memory", action="store_true", help="skip the subprocess memory measurement")
     p.add_argument("--out", type=Path, help="also write the Markdown report here")
     p.add_argument("--_mem-child", dest="mem_child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
+    sizes = args.sizes
     os.environ.pop(ops.DISABLE_ENV, None)
     if args.mem_child:
         _memory_child(args.mem_child, *sizes[0], args.device, args.threads)
         return
     torch.set_num_threads(args.threads)
-    methods = tuple(args.methods.split(","))
+    methods = args.methods
     report = ["| N | C | method | median fwd+bwd (ms) | min (ms) | time / kernel time | GB/s (lower bound) "
               "| extra peak (MB) | extra / (N*C*4 B) |", "|---|---|---|---|---|---|---|---|---|"]
     for n, c in sizes:

@@ -16,7 +16,7 @@ import argparse
 import math
 import statistics
 
-from common import DATASETS, MODELS, RESULTS, data_dir, git_commit, machine
+from common import DATASETS, MODELS, RESULTS, command_line, data_dir, dataset_list, git_commit, machine, model_list
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
 from dgl_ltd.distillers import calibrated_temperature
@@ -27,12 +27,12 @@ SETS = [("V_L^D", "distill_mask"), ("V_L^E", "temp_mask"), ("val", "val_mask"), 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--datasets", type=dataset_list, default=",".join(DATASETS), help="comma-separated datasets")
+    parser.add_argument("--models", type=model_list, default=",".join(MODELS), help="comma-separated models")
     args = parser.parse_args()
     head = ("| dataset | model | acc V_L^D | acc V_L^E | acc val | acc test | T on V_L^E | T on val | T on test |")
     lines = ["# Teacher accuracy and calibrated temperature per node set (the paper's shipped logits)", "",
-             f"Command: `python benchmarks/calibration.py` (commit {git_commit()}).", f"Machine: {machine()}.", "",
+             f"Command: `{command_line()}` (commit {git_commit()}).", f"Machine: {machine()}.", "",
              "The teachers trained on V_L^D + V_L^E. T: the global temperature minimising the teacher's",
              "cross-entropy on that node set (log grid 0.01-10).", "", head, "|" + " --- |" * (head.count("|") - 1)]
     ratios, gaps = [], []

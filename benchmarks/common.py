@@ -1,6 +1,8 @@
-"""Helpers shared by the benchmark scripts: machine/version header, data folder, result caching."""
+"""Helpers shared by the benchmark scripts: argument types, machine/version header, data folder,
+result caching."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -13,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DATASETS = ["cora", "citeseer", "amazon-computers", "amazon-photo"]
 MODELS = ["gcn", "gat", "graphsage", "appnp", "sgc"]
+# the fewest epochs of an LTD run that learns: tuned_config's 20-epoch warm-up, then two learning steps
+# (meta_signal.py correlates consecutive steps)
+MIN_EPOCHS = 22
 
 
 def data_dir() -> Path:
@@ -62,9 +67,112 @@ def save_cache(path: Path, cache: dict) -> None:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     except OSError:
         return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+# Argument types: a bad value ends the script with argparse's one-line error (exit code 2) before any
+# run starts. Lists stay comma-joined strings (the scripts split them), with names made canonical.
+def _items(text: str, what: str) -> list:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"give at least one {what}")
+    return items
+
+
+def dataset_list(text: str) -> str:
+    """Comma-separated datasets with the paper's teacher logits (``DATASETS``), aliases allowed."""
+    from dgl_ltd.data import canonical_name
+    from dgl_ltd.errors import UserInputError
+
+    names = []
+    for item in _items(text, "dataset"):
+        try:
+            name = canonical_name(item)
+        except UserInputError:
+            name = None
+        if name not in DATASETS:
+            raise argparse.ArgumentTypeError(f"no paper teacher logits for dataset {item!r}; choose from: "
+                                             f"{', '.join(DATASETS)}")
+        names.append(name)
+    return ",".join(names)
+
+
+def dataset_name(text: str) -> str:
+    """One dataset of ``DATASETS``."""
+    names = dataset_list(text)
+    if "," in names:
+        raise argparse.ArgumentTypeError(f"give one dataset, got {text!r}")
+    return names
+
+
+def model_list(text: str) -> str:
+    """Comma-separated paper models (``MODELS``), aliases such as ``sage`` allowed."""
+    from dgl_ltd.errors import UserInputError
+    from dgl_ltd.models import canonical_model_name
+
+    names = []
+    for item in _items(text, "model"):
+        try:
+            name = canonical_model_name(item)
+        except UserInputError:
+            name = None
+        if name not in MODELS:
+            raise argparse.ArgumentTypeError(f"no paper teacher logits for model {item!r}; choose from: "
+                                             f"{', '.join(MODELS)}")
+        names.append(name)
+    return ",".join(names)
+
+
+def seed_list(text: str) -> str:
+    """Comma-separated integer seeds in [0, 2^32 - 1]."""
+    from dgl_ltd.metrics import MAX_SEED
+
+    try:
+        seeds = [int(item) for item in _items(text, "seed")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {MAX_SEED}], got {bad[0]}")
+    return ",".join(str(s) for s in seeds)
+
+
+def choice_list(choices) -> callable:
+    """An argument type: comma-separated names, each one of ``choices``."""
+    def parse(text: str) -> str:
+        items = _items(text, "name")
+        bad = [item for item in items if item not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown name {bad[0]!r}; choose from: {', '.join(choices)}")
+        return ",".join(items)
+    return parse
+
+
+def cell_list(text: str) -> str:
+    """Comma-separated ``dataset:model`` cells, e.g. ``cora:gcn,citeseer:gat``."""
+    cells = []
+    for item in _items(text, "cell"):
+        if item.count(":") != 1:
+            raise argparse.ArgumentTypeError(f"cells are dataset:model pairs such as cora:gcn, got {item!r}")
+        dataset, model = item.split(":")
+        cells.append(f"{dataset_name(dataset)}:{model_list(model)}")
+    return ",".join(cells)
+
+
+def at_least(minimum: int) -> callable:
+    """An argument type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
 
 
 def report_lines(title: str, command: str, explanation: list, head: str) -> list:
@@ -75,10 +183,11 @@ def report_lines(title: str, command: str, explanation: list, head: str) -> list
 
 def add_grid_arguments(parser, datasets: str, seeds: str) -> None:
     """The options every dataset x model x seed benchmark takes."""
-    parser.add_argument("--datasets", default=datasets)
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--seeds", default=seeds)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--datasets", type=dataset_list, default=datasets, help="comma-separated datasets")
+    parser.add_argument("--models", type=model_list, default=",".join(MODELS), help="comma-separated models")
+    parser.add_argument("--seeds", type=seed_list, default=seeds,
+                        help="comma-separated student seeds (the table is built over these seeds)")
+    parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--table-only", action="store_true", help="only rewrite the table from the cache")
 
 
@@ -96,7 +205,16 @@ def run_then_table(args, run, table) -> None:
     print(table(args))
 
 
-def kept_commands_line(report: Path, default: str) -> str:
-    """The hand-kept 'Commands:' line of an existing report (its runs came from many commands), else ``default``."""
-    lines = report.read_text().splitlines() if report.exists() else []
-    return next((line for line in lines if line.startswith("Commands: ")), default)
+def command_line() -> str:
+    """The command that is running, as a report quotes it."""
+    import shlex
+
+    return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def kept_commands_line(report: Path, args) -> str:
+    """The report's 'Command(s):' line. ``--table-only`` keeps the hand-kept 'Commands:' line of the existing
+    report (its runs came from many commands); a run quotes its own command."""
+    lines = report.read_text().splitlines() if report.exists() and args.table_only else []
+    return next((line for line in lines if line.startswith("Commands: ")),
+                f"Command: `{command_line()}` (commit {git_commit()}).")

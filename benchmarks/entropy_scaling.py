@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from common import ROOT, RESULTS, git_commit, machine
+from common import ROOT, RESULTS, at_least, git_commit, machine
 
 sys.path.insert(0, str(ROOT))
 from benchmarks.pyg.entropy import neighbourhood_entropy as pyg_entropy  # noqa: E402
@@ -172,10 +172,10 @@ def cache_verdict(random_slopes: dict, local_slopes: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e4,2e4,5e4,1e5,2e5,5e5,1e6")
-    parser.add_argument("--degree", type=int, default=10)
-    parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--degree", type=at_least(1), default=10)
+    parser.add_argument("--classes", type=at_least(1), default=10)
+    parser.add_argument("--repeats", type=at_least(1), default=5)
+    parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--dense-max", type=int, default=20000)
     parser.add_argument("--no-local", action="store_true", help="skip the local-edges control")
     parser.add_argument("--out", default=str(RESULTS / "pyg_vs_dgl.md"))

@@ -16,7 +16,7 @@ import statistics
 
 import torch
 
-from common import RESULTS, data_dir, git_commit, machine
+from common import RESULTS, at_least, data_dir, dataset_name, git_commit, machine, model_list
 
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distillers import Distiller
@@ -29,13 +29,13 @@ METHODS = ["kd", "ft", "ltd", "ltd-s"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", default="amazon-computers")
-    parser.add_argument("--models", default="gcn,gat")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=dataset_name, default="amazon-computers")
+    parser.add_argument("--models", type=model_list, default="gcn,gat", help="comma-separated models")
+    parser.add_argument("--epochs", type=at_least(1), default=30, help="timed epochs per run")
+    parser.add_argument("--warmup", type=at_least(0), default=2, help="LTD warm-up epochs (temperatures frozen; they learn from this epoch on)")
+    parser.add_argument("--repeats", type=at_least(1), default=3, help="runs per method (the median is reported)")
+    parser.add_argument("--threads", type=at_least(1), default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     graph = load_dataset(args.dataset, data_dir())
@@ -61,7 +61,7 @@ def main() -> None:
         f"# Seconds per epoch on {args.dataset}",
         "",
         f"Command: `python benchmarks/epoch_cost.py --dataset {args.dataset} --models {args.models} "
-        f"--epochs {args.epochs} --repeats {args.repeats} --threads {args.threads}` (commit {git_commit()}).",
+        f"--epochs {args.epochs} --warmup {args.warmup} --repeats {args.repeats} --threads {args.threads}` (commit {git_commit()}).",
         f"Machine: {machine()}.",
         "",
         f"{args.epochs} epochs per run (temperatures learned from epoch {args.warmup}), methods interleaved,",

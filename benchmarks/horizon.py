@@ -18,7 +18,7 @@ import statistics
 
 import torch
 
-from common import RESULTS, data_dir, load_cache, report_lines, save_cache
+from common import MIN_EPOCHS, RESULTS, at_least, cell_list, data_dir, load_cache, report_lines, save_cache, seed_list
 import dgl_ltd.distillers as distillers
 from dgl_ltd.settings import tuned_config
 from dgl_ltd.data import load_dataset, load_logits
@@ -83,10 +83,12 @@ def measure(dataset: str, model: str, seeds: list, epochs: int, table_only: bool
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", default="cora:gcn,cora:gat,citeseer:gcn,citeseer:gat")
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cells", type=cell_list, default="cora:gcn,cora:gat,citeseer:gcn,citeseer:gat",
+                        help="comma-separated dataset:model pairs")
+    parser.add_argument("--seeds", type=seed_list, default="0,1", help="comma-separated student seeds")
+    parser.add_argument("--epochs", type=at_least(MIN_EPOCHS), default=150,
+                        help=f"epochs per run (at least {MIN_EPOCHS}: the 20-epoch warm-up, then learning steps)")
+    parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--out", default="horizon.md", help="file name under benchmarks/results/")
     parser.add_argument("--table-only", action="store_true", help="rewrite the table from the cached rows")
     args = parser.parse_args()
@@ -106,12 +108,18 @@ def main() -> None:
         "A meta-gradient that tracked the long run would ask for lower T above the best T and for higher",
         "T below it.",
     ], head)
+    uncached = []
     for cell in args.cells.split(","):
         dataset, model = cell.split(":")
-        for r in measure(dataset, model, seeds, args.epochs, args.table_only):
+        rows = measure(dataset, model, seeds, args.epochs, args.table_only)
+        uncached += [cell] if not rows else []
+        for r in rows:
             lines.append(f"| {dataset} | {model} | {r['factor']:g} | {r['T']:.3f} | {r['test_acc']:.4f} | "
                          f"{r['val_acc']:.4f} | {r['down_temp']:.2f} | {r['median_temp']:+.2e} | "
                          f"{r['down_val']:.2f} | {r['median_val']:+.2e} |")
+    if uncached:  # only --table-only leaves a cell without rows
+        parser.error(f"nothing cached for {', '.join(uncached)} with --seeds {args.seeds} --epochs {args.epochs}; "
+                     "run without --table-only")
     text = "\n".join(lines) + "\n"
     (RESULTS / args.out).write_text(text)
     print(text)

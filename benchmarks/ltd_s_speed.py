@@ -16,7 +16,8 @@ import statistics
 
 import torch
 
-from common import MODELS, RESULTS, data_dir, git_commit, load_cache, machine, save_cache
+from common import (MODELS, RESULTS, at_least, data_dir, dataset_name, git_commit, load_cache, machine, model_list,
+                    save_cache, seed_list)
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distillers import Distiller
 from dgl_ltd.settings import tuned_config
@@ -65,10 +66,10 @@ def table(args) -> str:
         head,
         "|" + " --- |" * (head.count("|") - 1),
     ]
-    for model in MODELS:
+    for model in args.models.split(","):
         runs = {m: {k.rsplit("/", 1)[1]: v for k, v in cache.items() if k.startswith(f"{args.dataset}/{model}/{m}/")}
                 for m in METHODS}
-        seeds = sorted(set(runs["ltd"]) & set(runs["ltd-s"]))
+        seeds = sorted(set(runs["ltd"]) & set(runs["ltd-s"]) & set(args.seeds.split(",")))
         if not seeds:
             continue
         acc = {m: statistics.fmean(runs[m][s]["test_acc"] for s in seeds) for m in METHODS}
@@ -86,11 +87,12 @@ def table(args) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="amazon-computers")
-    parser.add_argument("--models", default=",".join(m for m in MODELS))
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--dataset", type=dataset_name, default="amazon-computers")
+    parser.add_argument("--models", type=model_list, default=",".join(MODELS), help="comma-separated models")
+    parser.add_argument("--seeds", type=seed_list, default="0,1",
+                        help="comma-separated student seeds (the table is built over these seeds)")
+    parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the table from the cache")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.table_only:

@@ -15,7 +15,7 @@ import argparse
 import statistics
 
 
-from common import (RESULTS, add_grid_arguments, data_dir, git_commit, kept_commands_line, load_cache, machine,
+from common import (RESULTS, add_grid_arguments, choice_list, data_dir, kept_commands_line, load_cache, machine,
                     run_then_table, save_cache)
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distillers import Distiller, calibrated_temperature
@@ -146,9 +146,7 @@ def table(args) -> str:
     lines = [
         "# LTD variants: what was tried to make learned temperatures beat a global temperature",
         "",
-        kept_commands_line(RESULTS / "ltd_variants.md",
-                           f"Command: `python benchmarks/ltd_variants.py --variants {','.join(variants)} --datasets "
-                           f"{args.datasets} --seeds {args.seeds}` (commit {git_commit()})."),
+        kept_commands_line(RESULTS / "ltd_variants.md", args),
         f"Machine: {machine()}.",
         "",
         "Mean test accuracy over the student seeds (kd, ft, ltd: the cached runs of `reproduce.py`, same",
@@ -165,11 +163,11 @@ def table(args) -> str:
     cell_means = {}
     for key in sorted({k.rsplit("/", 2)[0] for k in cache}):
         dataset, model = key.split("/")
-        seeds = sorted({int(k.rsplit("/", 1)[1]) for k in cache if k.startswith(key + "/")})
+        seeds = [int(s) for s in args.seeds.split(",")]  # the table is built over these seeds only
         seeds = [s for s in seeds if all(reference.get(f"{key}/{m}/{s}") for m in ("kd", "ft", "ltd"))]
         means = {m: statistics.fmean(runs(m)[f"{key}/{m}/{s}"]["test_acc"] for s in seeds) for m in methods
                  if seeds and all(runs(m).get(f"{key}/{m}/{s}") for s in seeds)}
-        if "ltd" not in means:
+        if "ltd" not in means or not set(means) - {"kd", "ft", "ltd"}:  # no variant ran on these seeds
             continue
         cell_means[key] = means
         best_global = max(means["kd"], means["ft"])
@@ -222,7 +220,8 @@ def paper_protocol_summary(cell_means: dict) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_grid_arguments(parser, "cora,citeseer", "0,1,2")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", type=choice_list(list(VARIANTS)), default=",".join(VARIANTS),
+                        help="comma-separated variants (listed in ltd_variants.md)")
     run_then_table(parser.parse_args(), run, table)
 
 if __name__ == "__main__":

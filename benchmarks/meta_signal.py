@@ -15,7 +15,7 @@ import statistics
 
 import torch
 
-from common import RESULTS, data_dir, report_lines
+from common import MIN_EPOCHS, RESULTS, at_least, cell_list, data_dir, report_lines
 import dgl_ltd.distillers as distillers
 from dgl_ltd.settings import tuned_config
 from dgl_ltd.data import load_dataset, load_logits
@@ -71,9 +71,11 @@ def measure(dataset: str, model: str, epochs: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", default="cora:gcn,cora:gat,citeseer:gcn,citeseer:gat")
-    parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cells", type=cell_list, default="cora:gcn,cora:gat,citeseer:gcn,citeseer:gat",
+                        help="comma-separated dataset:model pairs")
+    parser.add_argument("--epochs", type=at_least(MIN_EPOCHS), default=150,
+                        help=f"epochs per run (at least {MIN_EPOCHS}: the 20-epoch warm-up, then learning steps)")
+    parser.add_argument("--threads", type=at_least(1), default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     head = ("| dataset | model | learning steps | corr(meta, teacher right) | corr(meta, teacher confidence) | "

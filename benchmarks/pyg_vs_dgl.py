@@ -37,36 +37,42 @@ from pathlib import Path
 
 import torch
 
-from common import ROOT, RESULTS, data_dir, git_commit, machine
+from common import (ROOT, RESULTS, at_least, choice_list, data_dir, dataset_name, git_commit, machine, model_list,
+                    seed_list)
 
 sys.path.insert(0, str(ROOT))
 from benchmarks.pyg.report import mean_std, median, replace_section, table  # noqa: E402
 
 FRAMEWORKS = ("dgl", "pyg")
 DISTILL_METHODS = ("kd", "ltd-s", "ltd")
+METHODS = ("teacher",) + DISTILL_METHODS
 LTD_TARGET = 1.5  # DGL at least this many times faster than PyG per LTD epoch on the CPU
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timing", action="append", default=None,
+    parser.add_argument("--timing", action="append", default=None, type=timing_spec,
                         help="DATASET:MODEL,MODEL[:REPEATS[:EPOCHS]] (repeatable; defaults --repeats, --epochs); "
                              "default amazon-computers:gcn,gat")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--timing-methods", default="teacher,kd,ltd-s,ltd")
-    parser.add_argument("--accuracy-dataset", default="cora")
-    parser.add_argument("--accuracy-models", default="gcn", help="comma list; empty to skip")
-    parser.add_argument("--accuracy-methods", default="teacher,kd,ltd,ltd-s")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    parser.add_argument("--epochs", type=at_least(1), default=20)
+    parser.add_argument("--warmup", type=at_least(0), default=2)
+    parser.add_argument("--repeats", type=at_least(1), default=2)
+    parser.add_argument("--timing-methods", type=choice_list(METHODS), default="teacher,kd,ltd-s,ltd")
+    parser.add_argument("--accuracy-dataset", type=dataset_name, default="cora")
+    parser.add_argument("--accuracy-models", type=lambda text: model_list(text) if text.strip() else "",
+                        default="gcn", help="comma list; empty to skip")
+    parser.add_argument("--accuracy-methods", type=choice_list(METHODS), default="teacher,kd,ltd,ltd-s")
+    parser.add_argument("--seeds", type=seed_list, default="0,1,2")
+    parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="auto (cuda when present), cpu or cuda")
     parser.add_argument("--out", default=str(RESULTS / "pyg_vs_dgl.md"))
     args = parser.parse_args()
     args.timing = args.timing or ["amazon-computers:gcn,gat"]
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no GPU here; use --device cpu")
     return args
 
 
@@ -74,11 +80,20 @@ def _split(text: str) -> list[str]:
     return [part for part in text.split(",") if part]
 
 
-def parse_timing(spec: str, repeats: int, epochs: int) -> tuple[str, list[str], int, int]:
-    """``DATASET:MODEL,MODEL[:REPEATS[:EPOCHS]]`` -> (dataset, models, repeats, epochs)."""
+def timing_spec(spec: str) -> str:
+    """Check a ``--timing`` value, ``DATASET:MODEL,MODEL[:REPEATS[:EPOCHS]]``; names made canonical."""
     parts = spec.split(":")
-    if len(parts) not in (2, 3, 4) or not _split(parts[1]):
-        raise SystemExit(f"--timing wants DATASET:MODEL,MODEL[:REPEATS[:EPOCHS]], got {spec!r}")
+    if len(parts) not in (2, 3, 4):
+        raise argparse.ArgumentTypeError(f"--timing wants DATASET:MODEL,MODEL[:REPEATS[:EPOCHS]], got {spec!r}")
+    parts[0], parts[1] = dataset_name(parts[0]), model_list(parts[1])
+    for part in parts[2:]:
+        at_least(1)(part)
+    return ":".join(parts)
+
+
+def parse_timing(spec: str, repeats: int, epochs: int) -> tuple[str, list[str], int, int]:
+    """A checked ``--timing`` value -> (dataset, models, repeats, epochs)."""
+    parts = spec.split(":")
     if len(parts) >= 3:
         repeats = int(parts[2])
     if len(parts) == 4:

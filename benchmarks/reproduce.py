@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, data_dir, git_commit, kept_commands_line, load_cache,
-                    machine, mean_std, run_then_table, save_cache)
+from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, choice_list, data_dir, kept_commands_line,
+                    load_cache, machine, mean_std, run_then_table, save_cache)
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
 from dgl_ltd.distillers import Distiller
@@ -74,13 +74,12 @@ def kept(name: str) -> list:
 
 def table(args) -> str:
     cache = load_all()
+    seeds = args.seeds.split(",")  # the table is built over these seeds only
     head = "| dataset | model | teacher | KD | FT | LTD | paper LTD | LTD >= teacher | LTD - max(KD,FT) | s/epoch KD / FT / LTD | seeds |"
     lines = [
         "# Reproduction of the LTD paper's table (students of the teacher's architecture; GraphSAGE: 2-layer students of the paper's 3-layer teachers, as in its code)",
         "",
-        kept_commands_line(RESULTS / "reproduction.md",
-                           f"Command: `python benchmarks/reproduce.py --seeds {args.seeds}` (commit {git_commit()}), "
-                           "split over processes by `--datasets`."),
+        kept_commands_line(RESULTS / "reproduction.md", args),
         f"Machine: {machine()}.",
         "",
         "Teacher: the paper's shipped logits under the paper's protocol (single split). KD, FT and LTD:",
@@ -95,12 +94,16 @@ def table(args) -> str:
         "|" + " --- |" * (head.count("|") - 1),
     ]
     gains, margins, paper_gaps, beats, missing = [], [], [], [], []
-    best_gaps = []  # best LTD seed - paper's LTD: how far a single lucky run gets
+    best_gaps, not_run = [], 0  # best LTD seed - paper's LTD: how far a single lucky run gets
     for dataset in DATASETS:
         for model in MODELS:
             teacher = cache.get(f"{dataset}/{model}/teacher")
-            runs = {m: [v for k, v in cache.items() if k.startswith(f"{dataset}/{model}/{m}/")] for m in METHODS}
+            runs = {m: [cache[f"{dataset}/{model}/{m}/{s}"] for s in seeds if f"{dataset}/{model}/{m}/{s}" in cache]
+                    for m in METHODS}
             counts = {len(r) for r in runs.values()}
+            if counts == {0}:
+                not_run += 1
+                continue
             if teacher is None or 0 in counts or len(counts) > 1:
                 missing.append(f"{dataset}/{model} ({', '.join(f'{m}: {len(r)}' for m, r in runs.items())} seeds)")
                 continue
@@ -131,22 +134,24 @@ def table(args) -> str:
         ]
     if missing:
         lines += ["", "Cells not in the table (runs missing or unequal seed counts): " + "; ".join(missing) + "."]
+    if not_run:
+        lines += ["", f"Cells with no run of seeds {args.seeds}: {not_run}."]
     lines += kept("notes")
-    ltd_s = ltd_s_table(cache)
+    ltd_s = ltd_s_table(cache, seeds)
     lines += ltd_s + (kept("ltd-s notes") if ltd_s else [])
     text = "\n".join(lines) + "\n"
     (RESULTS / "reproduction.md").write_text(text)
     return text
 
 
-def ltd_s_table(cache: dict) -> list:
-    """LTD-S against LTD on the cells where LTD-S ran (same seeds): accuracy and time."""
+def ltd_s_table(cache: dict, wanted: list) -> list:
+    """LTD-S against LTD on the cells where LTD-S ran (the seeds of ``wanted`` both ran): accuracy and time."""
     rows = []
     for dataset in DATASETS:
         for model in MODELS:
             fast = {k.rsplit("/", 1)[1]: v for k, v in cache.items() if k.startswith(f"{dataset}/{model}/ltd-s/")}
             full = {k.rsplit("/", 1)[1]: v for k, v in cache.items() if k.startswith(f"{dataset}/{model}/ltd/")}
-            seeds = sorted(set(fast) & set(full))
+            seeds = sorted(set(fast) & set(full) & set(wanted))
             if not seeds:
                 continue
             a_fast = mean_std([fast[s]["test_acc"] for s in seeds])
@@ -167,9 +172,10 @@ def ltd_s_table(cache: dict) -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_grid_arguments(parser, ",".join(DATASETS), "0,1,2,3,4")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", type=choice_list(METHODS + ["ltd-s"]), default=",".join(METHODS),
+                        help="comma-separated methods to run (ltd-s: the LTD-S section)")
     run_then_table(parser.parse_args(), run, table)
 
 if __name__ == "__main__":

@@ -1,0 +1,57 @@
+"""The benchmark scripts check their arguments before any run: one-line errors, canonical names."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import common  # noqa: E402  (benchmarks/common.py)
+
+
+def test_names_are_made_canonical():
+    assert common.dataset_list("Cora, amazon_electronics_photo") == "cora,amazon-photo"
+    assert common.model_list("GCN,sage") == "gcn,graphsage"
+    assert common.cell_list("citeseer:GAT,amazon_electronics_computers:sgc") == "citeseer:gat,amazon-computers:sgc"
+    assert common.seed_list("0, 3,4294967295") == "0,3,4294967295"
+    assert common.at_least(22)("22") == 22
+    assert common.choice_list(["kd", "ft"])("ft,kd") == "ft,kd"
+
+
+@pytest.mark.parametrize("parse, text, message", [
+    (common.dataset_list, "coraX", "no paper teacher logits for dataset 'coraX'"),
+    (common.dataset_list, "pubmed", "no paper teacher logits for dataset 'pubmed'"),  # a dataset, but no logits
+    (common.dataset_list, ",", "give at least one dataset"),
+    (common.dataset_name, "cora,citeseer", "give one dataset"),
+    (common.model_list, "gcnii", "no paper teacher logits for model 'gcnii'"),
+    (common.seed_list, "-1", "seeds must lie in [0, 4294967295], got -1"),
+    (common.seed_list, "a", "seeds must be comma-separated integers"),
+    (common.cell_list, "cora", "cells are dataset:model pairs"),
+    (common.cell_list, "cora:foo", "no paper teacher logits for model 'foo'"),
+    (common.at_least(22), "21", "must be at least 22, got 21"),
+    (common.at_least(1), "x", "expected an integer"),
+    (common.choice_list(["kd", "ft"]), "kd,foo", "unknown name 'foo'; choose from: kd, ft"),
+])
+def test_bad_values_name_the_problem(parse, text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse(text)
+
+
+def test_a_bad_flag_ends_the_script_with_one_line_and_exit_code_2():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "reproduce.py", "--datasets", "cora", "--seeds", "0,-2"],
+                         cwd=ROOT / "benchmarks", env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].endswith("seeds must lie in [0, 4294967295], got -2")
+
+
+def test_git_commit_outside_a_checkout_is_unknown(monkeypatch, tmp_path):
+    monkeypatch.setattr(common, "ROOT", tmp_path)
+    assert common.git_commit() == "unknown"
