@@ -43,13 +43,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default: the built-in cora)")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $DGL_LTD_DATA; none: built-in cora only)")
     parser.add_argument("--protocol", choices=("ltd", "random"), default="ltd", help="split protocol (default: ltd)")
-    parser.add_argument("--split-seed", type=_seed, default=0, help="split seed for --protocol random (default: 0)")
+    parser.add_argument("--split-seed", type=_seed, default=None, help="split seed for --protocol random (default: 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the figures last")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block), like every other error of the CLI."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dgl-ltd", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="dgl-ltd", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     teacher = sub.add_parser("teacher", help="train teacher models (Adam, early stopping on validation)")
@@ -117,7 +124,10 @@ def _summary(accs: list, extra: dict) -> dict:
 def _graph(args):
     from .data import load_dataset
 
-    return load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed)
+    if args.split_seed is not None and args.protocol != "random":
+        raise UserInputError("--split-seed applies only to --protocol random (the paper's protocol has one fixed "
+                             "split); drop it or add --protocol random")
+    return load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed or 0)
 
 
 def cmd_eval_logits(args) -> dict:
@@ -202,6 +212,9 @@ def cmd_distill(args) -> dict:
 
     model = canonical_model_name(args.model)
     dataset = canonical_name(args.dataset)
+    _check_method_flags(args)
+    if args.save_temperatures and Path(args.save_temperatures).is_dir():
+        raise UserInputError(f"--save-temperatures {args.save_temperatures!r} is a folder; give a file name in it")
     if args.save_temperatures and not Path(args.save_temperatures).resolve().parent.is_dir():
         raise UserInputError(f"--save-temperatures: the folder of {args.save_temperatures!r} does not exist; "
                              f"create it first")
@@ -243,6 +256,30 @@ def cmd_distill(args) -> dict:
         extra["start_temperature"] = None if start is None else round(float(start), 6)
         extra.update(meta_on=used["meta_on"], kd_holdout=used["kd_holdout"])
     return _summary(accs, extra)
+
+
+# distill flags that only some methods read (every other flag applies to all four)
+METHOD_FLAGS = {
+    "temperature": ("ft",),
+    "k": ("ltd", "ltd-s"), "beta": ("ltd", "ltd-s"), "init_tau": ("ltd", "ltd-s"), "warmup": ("ltd", "ltd-s"),
+    "calibrate_on": ("ltd", "ltd-s"), "meta_on": ("ltd", "ltd-s"), "kd_holdout": ("ltd", "ltd-s"),
+    "meta_every": ("ltd-s",),
+}
+
+
+def _check_method_flags(args) -> None:
+    """A flag the chosen method would ignore is an error, not a silent no-op."""
+    for key, methods in METHOD_FLAGS.items():
+        if getattr(args, key) is not None and args.method not in methods:
+            flag = "--" + key.replace("_", "-")
+            raise UserInputError(f"{flag} does not apply to --method {args.method} (only to {', '.join(methods)}); "
+                                 f"drop it")
+    if args.calibrate_on is not None and args.init_tau is not None:
+        raise UserInputError("--calibrate-on picks where the calibrated start is fitted, but --init-tau sets the start; "
+                             "drop one of them")
+    if args.settings == "paper" and args.calibrate_on is not None:
+        raise UserInputError("--calibrate-on does not apply to --settings paper (its temperature network starts at "
+                             "random); drop it or give --init-tau")
 
 
 COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": cmd_distill}

@@ -276,7 +276,8 @@ def load_dataset(
     directory = resolve_data_dir(data_dir)
     if source == "dgl":
         if protocol == "ltd":
-            raise UserInputError("the 'ltd' protocol is defined on the paper's npz files; use --source npz")
+            raise UserInputError("the 'ltd' protocol is defined on the paper's npz files; pass source='npz' "
+                                 "(or protocol='random')")
         graph = _dgl_dataset_graph(name, directory)
     else:
         adj, attr, labels = read_npz_csr(_npz_path(name, directory))
@@ -302,10 +303,16 @@ def load_logits(path: str | os.PathLike, graph: "dgl.DGLGraph | None" = None) ->
             if path.suffix == ".npy":
                 array = np.load(path)
             elif path.suffix in (".pt", ".pth"):
-                array = torch.load(path, map_location="cpu").numpy()
+                loaded = torch.load(path, map_location="cpu")
+                if not isinstance(loaded, torch.Tensor):  # e.g. the weights `dgl-ltd teacher --out` saves
+                    raise UserInputError(f"{str(path)!r} holds a {type(loaded).__name__}, not a logits tensor (model "
+                                         f"weights?); pass the logits file, e.g. the <model>_seed<k>.txt beside it")
+                array = loaded.numpy()
             else:
                 array = np.loadtxt(path, dtype=np.float64, ndmin=2)
             array = np.asarray(array, dtype=np.float32)
+    except UserInputError:
+        raise
     except Exception as exc:
         raise UserInputError(f"could not read logits file {str(path)!r} ({exc}); write it as N x C numbers") from exc
     logits = torch.as_tensor(array)

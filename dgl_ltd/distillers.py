@@ -21,12 +21,14 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from numbers import Integral, Real
 
+import numpy as np
 import torch
 from torch import nn
 
 from .metrics import accuracy, check_finite, check_mask
 from .entropy import neighbourhood_entropy
 from .errors import UserInputError
+from .settings import TUNED_BETA
 from .losses import check_reduction, distill_loss, eval_loss, kd_grad_tau_sensitivity, kd_node_weight
 from .metagrad import capture_rng, directional_logits, step_jacobian, temperature_meta_gradient
 from .temperature import TemperatureNet
@@ -41,7 +43,8 @@ CALIBRATION_MASKS = ("temp", "val")
 class DistillConfig:
     """Settings of a :class:`Distiller` (every field can be passed to it as a keyword).
 
-    ``alpha`` is the student's learning rate, ``beta`` the temperature network's; ``optimizer``
+    ``alpha`` is the student's learning rate, ``beta`` the temperature network's (default
+    :data:`~dgl_ltd.settings.TUNED_BETA`, as in the tuned settings); ``optimizer``
     applies to both (``'sgd'`` with ``reduction='sum'`` is the paper's setting, see
     :func:`~dgl_ltd.settings.paper_config`). ``meta_center=True`` removes the mean of the per-node meta-gradient at
     every learning step, so that the temperatures learn node-specific deviations only (an
@@ -63,7 +66,7 @@ class DistillConfig:
     init_tau: float | str | None = "calibrated"
     min_abs_tau: float | None = None
     alpha: float = 0.01
-    beta: float = 0.001
+    beta: float = TUNED_BETA
     optimizer: str = "adam"
     weight_decay: float = 5e-4
     temp_weight_decay: float = 0.0
@@ -132,6 +135,9 @@ class DistillConfig:
             raise UserInputError(f"meta_on must be one of {CALIBRATION_MASKS}, got {self.meta_on!r}")
         if isinstance(self.init_tau, str) and self.init_tau != "calibrated":
             raise UserInputError(f"init_tau must be a number, None or 'calibrated', got {self.init_tau!r}")
+        if self.k is not None and isinstance(self.init_tau, Real) and not -0.2 * self.k < self.init_tau < 0.8 * self.k:
+            raise UserInputError(f"init_tau must lie in (-0.2k, 0.8k) = ({-0.2 * self.k:g}, {0.8 * self.k:g}), got "
+                                 f"{self.init_tau!r}; raise k or lower init_tau")
         return self
 
 
@@ -220,6 +226,10 @@ class Distiller:
         cfg = self.config
         nd = graph.ndata
         n = graph.num_nodes()
+        if isinstance(feat, np.ndarray) and np.issubdtype(feat.dtype, np.floating):
+            feat = torch.as_tensor(feat, dtype=torch.get_default_dtype())  # the student's dtype
+        if isinstance(labels, np.ndarray) and np.issubdtype(labels.dtype, np.integer):
+            labels = torch.as_tensor(labels, dtype=torch.long)
         feat = _node_data(nd, "feat", feat)
         labels = _node_data(nd, "label", labels)
         distill_mask = check_mask(_node_data(nd, "distill_mask", distill_mask), "distill_mask", n)
@@ -229,9 +239,15 @@ class Distiller:
             temp_mask = check_mask(_node_data(nd, "temp_mask", temp_mask), "temp_mask", n)
         if test_mask is None and "test_mask" in nd:
             test_mask = nd["test_mask"]
-        if test_mask is not None and tuple(test_mask.shape) != (n,):  # may be empty: then test_acc is NaN
-            raise UserInputError(f"test_mask has shape {tuple(test_mask.shape)} but the graph has {n} nodes; "
-                                 f"pass one entry per node")
+        if isinstance(test_mask, np.ndarray):
+            test_mask = torch.as_tensor(test_mask)
+        if test_mask is not None:  # may be empty: then test_acc is NaN
+            if not isinstance(test_mask, torch.Tensor) or test_mask.dtype != torch.bool:
+                what = f"dtype {test_mask.dtype}" if isinstance(test_mask, torch.Tensor) else type(test_mask).__name__
+                raise UserInputError(f"test_mask must be a boolean tensor, got {what}; pass a bool mask")
+            if tuple(test_mask.shape) != (n,):
+                raise UserInputError(f"test_mask has shape {tuple(test_mask.shape)} but the graph has {n} nodes; "
+                                     f"pass one entry per node")
         if not isinstance(teacher_logits, torch.Tensor):
             teacher_logits = torch.as_tensor(teacher_logits)
         if teacher_logits.dim() != 2 or teacher_logits.shape[0] != n:
@@ -367,6 +383,8 @@ def calibrated_temperature(teacher_logits: torch.Tensor, labels: torch.Tensor, m
 
 def _node_data(ndata, key: str, given):
     """``given``, else ``ndata[key]``, with a one-line error when neither is there."""
+    if isinstance(given, np.ndarray):  # NumPy masks, features and labels are welcome
+        return torch.as_tensor(given)
     if given is not None:
         return given
     if key not in ndata:

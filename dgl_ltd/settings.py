@@ -39,7 +39,8 @@ def paper_config(model: str, dataset: str, method: str = "ltd") -> dict:
 # student learning rate (Adam) by dataset: the small citation graphs profit from slower training;
 # the Amazon graphs use 0.01 to keep the benchmark affordable on 2 CPU cores
 TUNED_ALPHA = {"cora": 0.003, "citeseer": 0.003}
-# temperature network's learning rate (Adam); 0.001 until 2026-11-28, see ltd_variants.md
+# temperature network's learning rate (Adam), also DistillConfig's default; 0.001 until 2026-11-28, see
+# ltd_variants.md
 TUNED_BETA = 0.0003
 
 
@@ -57,7 +58,7 @@ def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
       (:func:`~dgl_ltd.distillers.calibrated_temperature`; LTD does not borrow FT's tuned T), with the range relative
       to it: k = 2 T0, so tau_v lies in (-0.4 T0, 1.6 T0) and the network learns node-specific
       deviations on the scale of T0 (an absolute k makes a small T0 flip sign at the first steps);
-      Adam at beta = 0.0003 after 20 warm-up epochs (3x below the generic default 0.001: the
+      Adam at beta = 0.0003 after 20 warm-up epochs (3x below the earlier 0.001: the
       temperatures drift less from T0: -0.25 against -0.51 points below max(KD, FT) over the 20
       cells of ``benchmarks/results/ltd_variants.md``).
     """

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("dgl")
 
@@ -110,7 +111,19 @@ def test_distill_paper_settings_random_start(capsys):
     (["teacher", "--model", "sgc", "--lr", "nan", "--quiet"], "learning rate must be a finite number > 0"),
     (["teacher", "--model", "sgc", "--weight-decay", "-1", "--quiet"], "weight_decay must be a finite number >= 0"),
     (["distill", "--method", "kd", "--kd-holdout", "--teacher-model", "sgc", "--model", "sgc", "--quiet"],
-     "kd_holdout=True only applies to 'ltd' and 'ltd-s'"),
+     "--kd-holdout does not apply to --method kd (only to ltd, ltd-s)"),
+    # flags the chosen method would ignore are errors, not silent no-ops
+    (["distill", "--method", "kd", "--beta", "5"], "--beta does not apply to --method kd"),
+    (["distill", "--method", "ft", "--meta-on", "val"], "--meta-on does not apply to --method ft"),
+    (["distill", "--method", "ltd", "--temperature", "3"], "--temperature does not apply to --method ltd (only to ft)"),
+    (["distill", "--method", "ltd", "--meta-every", "2"], "--meta-every does not apply to --method ltd"),
+    (["distill", "--calibrate-on", "val", "--init-tau", "0.5"], "drop one of them"),
+    (["distill", "--settings", "paper", "--calibrate-on", "val"], "--calibrate-on does not apply to --settings paper"),
+    (["distill", "--split-seed", "7"], "--split-seed applies only to --protocol random"),
+    (["teacher", "--split-seed", "7"], "--split-seed applies only to --protocol random"),
+    # caught before any teacher trains (the range check used to wait for the temperature network)
+    (["distill", "--init-tau", "5", "--k", "1", "--teacher-model", "sgc"], "init_tau must lie in (-0.2k, 0.8k)"),
+    (["distill", "--save-temperatures", ".", "--quiet"], "is a folder; give a file name in it"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, monkeypatch, argv, needle):
     monkeypatch.delenv("DGL_LTD_DATA", raising=False)  # "needs a data folder" must not find one through it
@@ -134,6 +147,14 @@ def test_logits_shape_and_nan_errors(capsys, tmp_path):
     np.savetxt(nan, arr)
     code, _, err = run_cli(capsys, "distill", "--teacher-logits", str(nan), "--quiet")
     assert code == 2 and "NaN/Inf" in err
+    weights = tmp_path / "gcn_seed0.pt"  # what `teacher --out` saves beside the logits
+    torch.save({"layers.0.weight": torch.zeros(2, 2)}, weights)
+    code, _, err = run_cli(capsys, "eval-logits", "--logits", str(weights))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "holds a dict, not a logits tensor" in err
+    tensor = tmp_path / "logits.pt"
+    torch.save(torch.zeros(10, 7), tensor)
+    code, _, err = run_cli(capsys, "eval-logits", "--logits", str(tensor))
+    assert code == 2 and "have shape (10, 7) but the graph needs (2485, 7)" in err
 
 
 def test_nan_features_exit_2(capsys, tmp_path, data_dir):
@@ -181,3 +202,4 @@ def test_argparse_errors_exit_2_without_traceback():
                          (["eval-logits", "--logits", "x", "--split-seed", "1,2"], "give one seed")):
         proc = subprocess.run([sys.executable, "-m", "dgl_ltd.cli", *argv], capture_output=True, text=True)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and needle in proc.stderr, argv
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no usage block

@@ -203,6 +203,7 @@ def test_readme_api_example_runs():
     ({"method": "ltd", "temp_dropout": 2.0}, "temp_dropout must be in [0, 1), got 2.0"),
     ({"method": "ltd", "temp_hidden": 0}, "temp_hidden must be >= 1, got 0"),
     ({"method": "ltd", "min_abs_tau": 0.0}, "min_abs_tau must be > 0, got 0.0"),
+    ({"method": "ltd", "k": 1.0, "init_tau": 5.0}, "init_tau must lie in (-0.2k, 0.8k) = (-0.2, 0.8), got 5.0"),
 ])
 def test_config_errors(kwargs, needle):
     method = kwargs.pop("method")
@@ -234,9 +235,31 @@ def test_fit_errors(cora, gcn_teacher):
         Distiller(student, "kd").fit(cora, gcn_teacher, labels=cora.ndata["label"][:-1])
     with pytest.raises(UserInputError, match="seed must be an integer"):
         Distiller(student, "kd").fit(cora, gcn_teacher, seed=2**40)
+    with pytest.raises(UserInputError, match="test_mask must be a boolean tensor, got dtype torch.int64"):
+        Distiller(student, "kd").fit(cora, gcn_teacher, test_mask=cora.ndata["test_mask"].long())
     # array-likes are accepted as teacher logits
     res = Distiller(student, "kd", max_epochs=1, show_progress=False).fit(cora, gcn_teacher.numpy())
     assert 0 <= res.test_acc <= 1
+
+
+def test_numpy_inputs_give_the_tensor_result(cora, gcn_teacher):
+    # features (float64 arrays too), labels, masks and teacher logits may all be NumPy arrays
+    nd = cora.ndata
+    runs = []
+    for convert in (lambda x: x, lambda x: x.numpy()):
+        torch.manual_seed(0)
+        student = build_model("gcn", nd["feat"].shape[1], 7)
+        runs.append(Distiller(student, "ltd", max_epochs=3, warmup=1, show_progress=False).fit(
+            cora, convert(gcn_teacher), feat=convert(nd["feat"]), labels=convert(nd["label"]),
+            distill_mask=convert(nd["distill_mask"]), temp_mask=convert(nd["temp_mask"]),
+            val_mask=convert(nd["val_mask"]), test_mask=convert(nd["test_mask"]), seed=0))
+    assert runs[0].test_acc == runs[1].test_acc
+    assert torch.equal(runs[0].temperatures, runs[1].temperatures)
+    torch.manual_seed(0)
+    student = build_model("gcn", nd["feat"].shape[1], 7)
+    as_double = Distiller(student, "kd", max_epochs=2, show_progress=False).fit(
+        cora, gcn_teacher, feat=nd["feat"].double().numpy(), seed=0)
+    assert 0 <= as_double.test_acc <= 1
 
 
 def test_tuned_config_scales_the_papers_lambda(cora):

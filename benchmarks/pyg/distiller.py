@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from dgl_ltd.losses import distill_loss, eval_loss, kd_grad_tau_sensitivity, kd_node_weight
 from dgl_ltd.metagrad import capture_rng, directional_logits, step_jacobian, temperature_meta_gradient
+from dgl_ltd.settings import TUNED_BETA
 from dgl_ltd.temperature import TemperatureNet
 
 from .entropy import neighbourhood_entropy
@@ -44,7 +45,7 @@ class DistillConfig:
     init_tau: float | str | None = "calibrated"
     min_abs_tau: float | None = None
     alpha: float = 0.01
-    beta: float = 0.001
+    beta: float = TUNED_BETA
     optimizer: str = "adam"
     weight_decay: float = 5e-4
     temp_weight_decay: float = 0.0
