@@ -88,6 +88,10 @@ VARIANTS = {
                       "the paper's SGD protocol, which trains slowly, scores higher on citeseer)"),
     "alpha0.001-ft": ("ft", {"alpha": 0.001}, "FT with the student learning rate 0.001"),
     "alpha0.001-ltd": ("ltd", {"alpha": 0.001}, "LTD with the student learning rate 0.001"),
+    "wd0-kd": ("kd", {"weight_decay": 0.0},
+               "KD without weight decay (the paper's protocol has none; `tuned_config` keeps Adam's 5e-4)"),
+    "wd0-ft": ("ft", {"weight_decay": 0.0}, "FT without weight decay"),
+    "wd0-ltd": ("ltd", {"weight_decay": 0.0}, "LTD without weight decay"),
     "ft-calibrated": ("ft", {},
                       "FT at the calibrated temperature T0 of LTD's start (LTD without learning): "
                       "the global temperature LTD must beat"),
