@@ -175,9 +175,29 @@ def at_least(minimum: int) -> callable:
     return parse
 
 
-def report_lines(title: str, command: str, explanation: list, head: str) -> list:
-    """The opening of a results file: title, command and commit, machine, explanation, table head."""
-    return [f"# {title}", "", f"Command: `{command}` (commit {git_commit()}).", f"Machine: {machine()}.", "",
+def header_lines(report: Path, args, command: str | None = None, note: str = "") -> list:
+    """The 'Command' and 'Machine' lines of a report. A run quotes itself (``command``, default the
+    running command line), this checkout's commit and this machine. ``--table-only`` rebuilds the table
+    from runs made earlier, so it keeps the existing report's lines, with their commit and machine,
+    when they quote the same command, or when they are a hand-kept 'Commands:' line (runs from many
+    commands)."""
+    command = command or command_line()
+    fresh = [f"Command: `{command}` (commit {git_commit()}{note}).", f"Machine: {machine()}."]
+    if not getattr(args, "table_only", False) or not report.exists():
+        return fresh
+    lines = report.read_text().splitlines()
+    kept = next((line for line in lines if line.startswith("Commands: ")
+                 or line.startswith(f"Command: `{command}` (commit ")), None)
+    if kept is None:
+        return fresh
+    return [kept, next((line for line in lines if line.startswith("Machine: ")), fresh[1])]
+
+
+def report_lines(title: str, command: str, explanation: list, head: str, report: Path | None = None,
+                 args=None) -> list:
+    """The opening of a results file: title, command and commit, machine, explanation, table head
+    (``report`` and ``args``: see :func:`header_lines`)."""
+    return [f"# {title}", "", *header_lines(report or RESULTS / "-", args, command), "",
             *explanation, "", head, "|" + " --- |" * (head.count("|") - 1)]
 
 
@@ -212,9 +232,4 @@ def command_line() -> str:
     return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *(shlex.quote(a) for a in sys.argv[1:])])
 
 
-def kept_commands_line(report: Path, args) -> str:
-    """The report's 'Command(s):' line. ``--table-only`` keeps the hand-kept 'Commands:' line of the existing
-    report (its runs came from many commands); a run quotes its own command."""
-    lines = report.read_text().splitlines() if report.exists() and args.table_only else []
-    return next((line for line in lines if line.startswith("Commands: ")),
-                f"Command: `{command_line()}` (commit {git_commit()}).")
+

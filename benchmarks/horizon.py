@@ -107,7 +107,7 @@ def main() -> None:
         "or on the validation nodes (`meta_on='val'`); a positive value asks for a sharper (lower) T.",
         "A meta-gradient that tracked the long run would ask for lower T above the best T and for higher",
         "T below it.",
-    ], head)
+    ], head, RESULTS / args.out, args)
     uncached = []
     for cell in args.cells.split(","):
         dataset, model = cell.split(":")

@@ -16,7 +16,7 @@ import statistics
 
 import torch
 
-from common import (MODELS, RESULTS, at_least, data_dir, dataset_name, git_commit, load_cache, machine, model_list,
+from common import (MODELS, RESULTS, at_least, data_dir, dataset_name, header_lines, load_cache, model_list,
                     save_cache, seed_list)
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distillers import Distiller
@@ -55,9 +55,9 @@ def table(args) -> str:
     lines = [
         f"# LTD-S against LTD end to end on {args.dataset}, side by side",
         "",
-        f"Command: `python benchmarks/ltd_s_speed.py --dataset {args.dataset} --models {args.models} "
-        f"--seeds {args.seeds}` (commit {git_commit()}; runs may be split over processes by `--models`).",
-        f"Machine: {machine()}.",
+        *header_lines(RESULTS / f"ltd_s_speed_{args.dataset}.md", args,
+                      f"python benchmarks/ltd_s_speed.py --dataset {args.dataset} --models {args.models} "
+                      f"--seeds {args.seeds}", note="; runs may be split over processes by `--models`"),
         "",
         "Each seed runs LTD and LTD-S back to back in one process (alternating which goes first), with",
         "`tuned_config` and the paper's shipped teacher logits; seconds are whole runs until early",

@@ -15,7 +15,7 @@ import argparse
 import statistics
 
 
-from common import (RESULTS, add_grid_arguments, choice_list, data_dir, kept_commands_line, load_cache, machine,
+from common import (RESULTS, add_grid_arguments, choice_list, data_dir, header_lines, load_cache,
                     run_then_table, save_cache)
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distillers import Distiller, calibrated_temperature
@@ -155,8 +155,7 @@ def table(args) -> str:
     lines = [
         "# LTD variants: what was tried to make learned temperatures beat a global temperature",
         "",
-        kept_commands_line(RESULTS / "ltd_variants.md", args),
-        f"Machine: {machine()}.",
+        *header_lines(RESULTS / "ltd_variants.md", args),
         "",
         "Mean test accuracy over the student seeds (kd, ft, ltd: the cached runs of `reproduce.py`, same",
         "settings and seeds; a variant's cell is empty where it did not run on all of them). Variants:",

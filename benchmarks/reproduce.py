@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, choice_list, data_dir, kept_commands_line,
-                    load_cache, machine, mean_std, run_then_table, save_cache)
+from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, choice_list, data_dir, header_lines,
+                    load_cache, mean_std, run_then_table, save_cache)
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
 from dgl_ltd.distillers import Distiller
@@ -79,8 +79,7 @@ def table(args) -> str:
     lines = [
         "# Reproduction of the LTD paper's table (students of the teacher's architecture; GraphSAGE: 2-layer students of the paper's 3-layer teachers, as in its code)",
         "",
-        kept_commands_line(RESULTS / "reproduction.md", args),
-        f"Machine: {machine()}.",
+        *header_lines(RESULTS / "reproduction.md", args),
         "",
         "Teacher: the paper's shipped logits under the paper's protocol (single split). KD, FT and LTD:",
         "mean +- std of test accuracy over student seeds, settings of `dgl_ltd.settings.tuned_config`",

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from common import (DATASETS, MODELS, RESULTS, data_dir, dataset_list, git_commit, load_cache, machine, mean_std,
+from common import (DATASETS, MODELS, RESULTS, data_dir, dataset_list, header_lines, load_cache, mean_std,
                     model_list, save_cache, seed_list)
 
 from dgl_ltd.data import load_dataset
@@ -60,8 +60,7 @@ def write_table(cache: dict, seeds: list, args) -> None:
     lines = [
         "# Teacher accuracy under the paper's protocol",
         "",
-        f"Command: `python benchmarks/teachers.py --seeds {args.seeds}` (commit {git_commit()}).",
-        f"Machine: {machine()}.",
+        *header_lines(RESULTS / "teachers.md", args, f"python benchmarks/teachers.py --seeds {args.seeds}"),
         "",
         "Models from `dgl_ltd.models.build_teacher` (the student defaults, except GraphSAGE with 3 layers as in",
         "the paper's teacher code). Adam (per-model learning rate and weight decay in",

@@ -55,3 +55,22 @@ def test_a_bad_flag_ends_the_script_with_one_line_and_exit_code_2():
 def test_git_commit_outside_a_checkout_is_unknown(monkeypatch, tmp_path):
     monkeypatch.setattr(common, "ROOT", tmp_path)
     assert common.git_commit() == "unknown"
+
+
+def test_table_only_keeps_the_header_of_the_runs(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(common, "git_commit", lambda: "now")
+    monkeypatch.setattr(common, "machine", lambda: "this machine")
+    report = tmp_path / "r.md"
+    report.write_text("# t\n\nCommand: `python benchmarks/x.py --seeds 0` (commit then).\nMachine: that machine.\n")
+    run, table_only = SimpleNamespace(table_only=False), SimpleNamespace(table_only=True)
+    fresh = ["Command: `python benchmarks/x.py --seeds 0` (commit now).", "Machine: this machine."]
+    assert common.header_lines(report, run, "python benchmarks/x.py --seeds 0") == fresh
+    # the table is rebuilt from the runs of that command: their commit and machine stay
+    assert common.header_lines(report, table_only, "python benchmarks/x.py --seeds 0") == \
+        ["Command: `python benchmarks/x.py --seeds 0` (commit then).", "Machine: that machine."]
+    # another command's table is new
+    assert common.header_lines(report, table_only, "python benchmarks/x.py --seeds 1")[0].endswith("(commit now).")
+    report.write_text("Commands: many (hand-kept).\nMachine: that machine.\n")
+    assert common.header_lines(report, table_only, "python benchmarks/x.py --seeds 1")[0] == "Commands: many (hand-kept)."
