@@ -82,22 +82,28 @@ def _items(text: str, what: str) -> list:
     return items
 
 
-def dataset_list(text: str) -> str:
-    """Comma-separated datasets with the paper's teacher logits (``DATASETS``), aliases allowed."""
-    from dgl_ltd.data import canonical_name
+def _paper_names(text: str, what: str, canonical, allowed: list) -> str:
+    """Comma-separated names made canonical by ``canonical``, each one of ``allowed``."""
     from dgl_ltd.errors import UserInputError
 
     names = []
-    for item in _items(text, "dataset"):
+    for item in _items(text, what):
         try:
-            name = canonical_name(item)
+            name = canonical(item)
         except UserInputError:
             name = None
-        if name not in DATASETS:
-            raise argparse.ArgumentTypeError(f"no paper teacher logits for dataset {item!r}; choose from: "
-                                             f"{', '.join(DATASETS)}")
+        if name not in allowed:
+            raise argparse.ArgumentTypeError(f"no paper teacher logits for {what} {item!r}; choose from: "
+                                             f"{', '.join(allowed)}")
         names.append(name)
     return ",".join(names)
+
+
+def dataset_list(text: str) -> str:
+    """Comma-separated datasets with the paper's teacher logits (``DATASETS``), aliases allowed."""
+    from dgl_ltd.data import canonical_name
+
+    return _paper_names(text, "dataset", canonical_name, DATASETS)
 
 
 def dataset_name(text: str) -> str:
@@ -110,20 +116,9 @@ def dataset_name(text: str) -> str:
 
 def model_list(text: str) -> str:
     """Comma-separated paper models (``MODELS``), aliases such as ``sage`` allowed."""
-    from dgl_ltd.errors import UserInputError
     from dgl_ltd.models import canonical_model_name
 
-    names = []
-    for item in _items(text, "model"):
-        try:
-            name = canonical_model_name(item)
-        except UserInputError:
-            name = None
-        if name not in MODELS:
-            raise argparse.ArgumentTypeError(f"no paper teacher logits for model {item!r}; choose from: "
-                                             f"{', '.join(MODELS)}")
-        names.append(name)
-    return ",".join(names)
+    return _paper_names(text, "model", canonical_model_name, MODELS)
 
 
 def seed_list(text: str) -> str:
