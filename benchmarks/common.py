@@ -82,7 +82,7 @@ def _items(text: str, what: str) -> list:
     return items
 
 
-def _paper_names(text: str, what: str, canonical, allowed: list) -> str:
+def _paper_names(text: str, what: str, canonical, allowed: list, problem: str = "no paper teacher logits for") -> str:
     """Comma-separated names made canonical by ``canonical``, each one of ``allowed``."""
     from dgl_ltd.errors import UserInputError
 
@@ -93,8 +93,7 @@ def _paper_names(text: str, what: str, canonical, allowed: list) -> str:
         except UserInputError:
             name = None
         if name not in allowed:
-            raise argparse.ArgumentTypeError(f"no paper teacher logits for {what} {item!r}; choose from: "
-                                             f"{', '.join(allowed)}")
+            raise argparse.ArgumentTypeError(f"{problem} {what} {item!r}; choose from: {', '.join(allowed)}")
         names.append(name)
     return ",".join(names)
 
@@ -119,6 +118,13 @@ def model_list(text: str) -> str:
     from dgl_ltd.models import canonical_model_name
 
     return _paper_names(text, "model", canonical_model_name, MODELS)
+
+
+def any_model_list(text: str) -> str:
+    """Comma-separated models of the package's registry (``gcnii`` too, which has no paper teacher)."""
+    from dgl_ltd.models import MODELS as REGISTRY, canonical_model_name
+
+    return _paper_names(text, "model", canonical_model_name, list(REGISTRY), problem="unknown")
 
 
 def seed_list(text: str) -> str:
@@ -171,21 +177,23 @@ def at_least(minimum: int) -> callable:
 
 
 def header_lines(report: Path, args, command: str | None = None, note: str = "") -> list:
-    """The 'Command' and 'Machine' lines of a report. A run quotes itself (``command``, default the
-    running command line), this checkout's commit and this machine. ``--table-only`` rebuilds the table
-    from runs made earlier, so it keeps the existing report's lines, with their commit and machine,
-    when they quote the same command, or when they are a hand-kept 'Commands:' line (runs from many
-    commands)."""
-    command = command or command_line()
+    """The 'Command' and 'Machine' lines of a report. A report assembled from many runs keeps its
+    hand-kept 'Commands:' line (add a new run's command to it by hand). Otherwise a run quotes itself
+    (``command``, default the running command line without ``--table-only``), this checkout's commit
+    and this machine, and ``--table-only``, which rebuilds the table from runs made earlier, keeps the
+    existing lines, with their commit and machine, when they quote the same command."""
+    command = command or command_line().replace(" --table-only", "")
     fresh = [f"Command: `{command}` (commit {git_commit()}{note}).", f"Machine: {machine()}."]
-    if not getattr(args, "table_only", False) or not report.exists():
+    lines = report.read_text().splitlines() if report.exists() else []
+    commands = next((line for line in lines if line.startswith("Commands: ")), None)
+    if commands is not None:  # a report assembled from many runs: its list of commands is kept by hand
+        return [commands, next((line for line in lines if line.startswith("Machine: ")), fresh[1])]
+    if not getattr(args, "table_only", False):
         return fresh
-    lines = report.read_text().splitlines()
-    kept = next((line for line in lines if line.startswith("Commands: ")
-                 or line.startswith(f"Command: `{command}` (commit ")), None)
-    if kept is None:
+    same = next((line for line in lines if line.startswith(f"Command: `{command}` (commit ")), None)
+    if same is None:
         return fresh
-    return [kept, next((line for line in lines if line.startswith("Machine: ")), fresh[1])]
+    return [same, next((line for line in lines if line.startswith("Machine: ")), fresh[1])]
 
 
 def report_lines(title: str, command: str, explanation: list, head: str, report: Path | None = None,
@@ -200,8 +208,9 @@ def add_grid_arguments(parser, datasets: str, seeds: str) -> None:
     """The options every dataset x model x seed benchmark takes."""
     parser.add_argument("--datasets", type=dataset_list, default=datasets, help="comma-separated datasets")
     parser.add_argument("--models", type=model_list, default=",".join(MODELS), help="comma-separated models")
-    parser.add_argument("--seeds", type=seed_list, default=seeds,
-                        help="comma-separated student seeds (the table is built over these seeds)")
+    parser.add_argument("--seeds", type=seed_list, default=seeds, help="comma-separated student seeds to run")
+    parser.add_argument("--table-seeds", type=seed_list, default=seeds,
+                        help=f"the seeds the table averages (default {seeds}, whatever --seeds ran)")
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--table-only", action="store_true", help="only rewrite the table from the cache")
 

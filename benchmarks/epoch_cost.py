@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=at_least(1), default=3, help="runs per method (the median is reported)")
     parser.add_argument("--threads", type=at_least(1), default=2)
     args = parser.parse_args()
+    if args.warmup >= args.epochs:
+        parser.error(f"--warmup {args.warmup} leaves no learning epoch in --epochs {args.epochs}; lower --warmup")
     torch.set_num_threads(args.threads)
     graph = load_dataset(args.dataset, data_dir())
     rows = []

@@ -56,8 +56,8 @@ def table(args) -> str:
         f"# LTD-S against LTD end to end on {args.dataset}, side by side",
         "",
         *header_lines(RESULTS / f"ltd_s_speed_{args.dataset}.md", args,
-                      f"python benchmarks/ltd_s_speed.py --dataset {args.dataset} --models {args.models} "
-                      f"--seeds {args.seeds}", note="; runs may be split over processes by `--models`"),
+                      f"python benchmarks/ltd_s_speed.py --dataset {args.dataset} --models {','.join(MODELS)} "
+                      f"--seeds {args.table_seeds}", note="; runs may be split over processes by `--models`"),
         "",
         "Each seed runs LTD and LTD-S back to back in one process (alternating which goes first), with",
         "`tuned_config` and the paper's shipped teacher logits; seconds are whole runs until early",
@@ -66,10 +66,10 @@ def table(args) -> str:
         head,
         "|" + " --- |" * (head.count("|") - 1),
     ]
-    for model in args.models.split(","):
+    for model in MODELS:  # every cached model: the runs may be split over processes by --models
         runs = {m: {k.rsplit("/", 1)[1]: v for k, v in cache.items() if k.startswith(f"{args.dataset}/{model}/{m}/")}
                 for m in METHODS}
-        seeds = sorted(set(runs["ltd"]) & set(runs["ltd-s"]) & set(args.seeds.split(",")))
+        seeds = sorted(set(runs["ltd"]) & set(runs["ltd-s"]) & set(args.table_seeds.split(",")))
         if not seeds:
             continue
         acc = {m: statistics.fmean(runs[m][s]["test_acc"] for s in seeds) for m in METHODS}
@@ -89,8 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=dataset_name, default="amazon-computers")
     parser.add_argument("--models", type=model_list, default=",".join(MODELS), help="comma-separated models")
-    parser.add_argument("--seeds", type=seed_list, default="0,1",
-                        help="comma-separated student seeds (the table is built over these seeds)")
+    parser.add_argument("--seeds", type=seed_list, default="0,1", help="comma-separated student seeds to run")
+    parser.add_argument("--table-seeds", type=seed_list, default="0,1",
+                        help="the seeds the table averages (default 0,1, whatever --seeds ran)")
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--table-only", action="store_true", help="only rewrite the table from the cache")
     args = parser.parse_args()

@@ -171,7 +171,7 @@ def table(args) -> str:
     cell_means = {}
     for key in sorted({k.rsplit("/", 2)[0] for k in cache}):
         dataset, model = key.split("/")
-        seeds = [int(s) for s in args.seeds.split(",")]  # the table is built over these seeds only
+        seeds = [int(s) for s in args.table_seeds.split(",")]  # the table is built over these seeds only
         seeds = [s for s in seeds if all(reference.get(f"{key}/{m}/{s}") for m in ("kd", "ft", "ltd"))]
         means = {m: statistics.fmean(runs(m)[f"{key}/{m}/{s}"]["test_acc"] for s in seeds) for m in methods
                  if seeds and all(runs(m).get(f"{key}/{m}/{s}") for s in seeds)}

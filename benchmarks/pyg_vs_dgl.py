@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from common import (ROOT, RESULTS, at_least, choice_list, data_dir, dataset_name, git_commit, machine, model_list,
+from common import (ROOT, RESULTS, any_model_list, at_least, choice_list, data_dir, dataset_name, git_commit, machine,
                     seed_list)
 
 sys.path.insert(0, str(ROOT))
@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=at_least(1), default=2)
     parser.add_argument("--timing-methods", type=choice_list(METHODS), default="teacher,kd,ltd-s,ltd")
     parser.add_argument("--accuracy-dataset", type=dataset_name, default="cora")
-    parser.add_argument("--accuracy-models", type=lambda text: model_list(text) if text.strip() else "",
+    parser.add_argument("--accuracy-models", type=lambda text: any_model_list(text) if text.strip() else "",
                         default="gcn", help="comma list; empty to skip")
     parser.add_argument("--accuracy-methods", type=choice_list(METHODS), default="teacher,kd,ltd,ltd-s")
     parser.add_argument("--seeds", type=seed_list, default="0,1,2")
@@ -85,7 +85,7 @@ def timing_spec(spec: str) -> str:
     parts = spec.split(":")
     if len(parts) not in (2, 3, 4):
         raise argparse.ArgumentTypeError(f"--timing wants DATASET:MODEL,MODEL[:REPEATS[:EPOCHS]], got {spec!r}")
-    parts[0], parts[1] = dataset_name(parts[0]), model_list(parts[1])
+    parts[0], parts[1] = dataset_name(parts[0]), any_model_list(parts[1])  # gcnii distils the GCN teacher
     for part in parts[2:]:
         at_least(1)(part)
     return ":".join(parts)

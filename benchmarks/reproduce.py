@@ -74,7 +74,7 @@ def kept(name: str) -> list:
 
 def table(args) -> str:
     cache = load_all()
-    seeds = args.seeds.split(",")  # the table is built over these seeds only
+    seeds = args.table_seeds.split(",")  # the table is built over these seeds only
     head = "| dataset | model | teacher | KD | FT | LTD | paper LTD | LTD >= teacher | LTD - max(KD,FT) | s/epoch KD / FT / LTD | seeds |"
     lines = [
         "# Reproduction of the LTD paper's table (students of the teacher's architecture; GraphSAGE: 2-layer students of the paper's 3-layer teachers, as in its code)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -213,7 +214,8 @@ def cmd_distill(args) -> dict:
     model = canonical_model_name(args.model)
     dataset = canonical_name(args.dataset)
     _check_method_flags(args)
-    if args.save_temperatures and Path(args.save_temperatures).is_dir():
+    names_a_folder = args.save_temperatures and args.save_temperatures.endswith(("/", os.sep))
+    if args.save_temperatures and (Path(args.save_temperatures).is_dir() or names_a_folder):
         raise UserInputError(f"--save-temperatures {args.save_temperatures!r} is a folder; give a file name in it")
     if args.save_temperatures and not Path(args.save_temperatures).resolve().parent.is_dir():
         raise UserInputError(f"--save-temperatures: the folder of {args.save_temperatures!r} does not exist; "
@@ -279,7 +281,7 @@ def _check_method_flags(args) -> None:
                              "drop one of them")
     if args.settings == "paper" and args.calibrate_on is not None:
         raise UserInputError("--calibrate-on does not apply to --settings paper (its temperature network starts at "
-                             "random); drop it or give --init-tau")
+                             "random); drop it")
 
 
 COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": cmd_distill}

@@ -135,7 +135,8 @@ class DistillConfig:
             raise UserInputError(f"meta_on must be one of {CALIBRATION_MASKS}, got {self.meta_on!r}")
         if isinstance(self.init_tau, str) and self.init_tau != "calibrated":
             raise UserInputError(f"init_tau must be a number, None or 'calibrated', got {self.init_tau!r}")
-        if self.k is not None and isinstance(self.init_tau, Real) and not -0.2 * self.k < self.init_tau < 0.8 * self.k:
+        if (self.method in ("ltd", "ltd-s") and self.k is not None and isinstance(self.init_tau, Real)
+                and not -0.2 * self.k < self.init_tau < 0.8 * self.k):
             raise UserInputError(f"init_tau must lie in (-0.2k, 0.8k) = ({-0.2 * self.k:g}, {0.8 * self.k:g}), got "
                                  f"{self.init_tau!r}; raise k or lower init_tau")
         return self
@@ -227,11 +228,12 @@ class Distiller:
         nd = graph.ndata
         n = graph.num_nodes()
         if isinstance(feat, np.ndarray) and np.issubdtype(feat.dtype, np.floating):
-            feat = torch.as_tensor(feat, dtype=torch.get_default_dtype())  # the student's dtype
-        if isinstance(labels, np.ndarray) and np.issubdtype(labels.dtype, np.integer):
-            labels = torch.as_tensor(labels, dtype=torch.long)
+            weights = [p for p in self.student.parameters() if p.is_floating_point()]
+            feat = torch.as_tensor(feat, dtype=weights[0].dtype if weights else torch.get_default_dtype())
         feat = _node_data(nd, "feat", feat)
         labels = _node_data(nd, "label", labels)
+        if isinstance(labels, torch.Tensor) and not labels.is_floating_point() and labels.dtype != torch.bool:
+            labels = labels.long()  # any integer class indices
         distill_mask = check_mask(_node_data(nd, "distill_mask", distill_mask), "distill_mask", n)
         val_mask = check_mask(_node_data(nd, "val_mask", val_mask), "val_mask", n)
         learns = cfg.method in ("ltd", "ltd-s")

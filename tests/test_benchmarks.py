@@ -72,5 +72,14 @@ def test_table_only_keeps_the_header_of_the_runs(tmp_path, monkeypatch):
         ["Command: `python benchmarks/x.py --seeds 0` (commit then).", "Machine: that machine."]
     # another command's table is new
     assert common.header_lines(report, table_only, "python benchmarks/x.py --seeds 1")[0].endswith("(commit now).")
+    # a report assembled from many runs keeps its hand-kept list of commands, run or --table-only
     report.write_text("Commands: many (hand-kept).\nMachine: that machine.\n")
-    assert common.header_lines(report, table_only, "python benchmarks/x.py --seeds 1")[0] == "Commands: many (hand-kept)."
+    for args in (run, table_only):
+        assert common.header_lines(report, args, "python benchmarks/x.py --seeds 1") == \
+            ["Commands: many (hand-kept).", "Machine: that machine."]
+
+
+def test_pyg_comparison_takes_every_registered_model():
+    assert common.any_model_list("gcnii,SAGE") == "gcnii,graphsage"
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown model 'mlp'"):
+        common.any_model_list("mlp")

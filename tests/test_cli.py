@@ -121,15 +121,26 @@ def test_distill_paper_settings_random_start(capsys):
     (["distill", "--settings", "paper", "--calibrate-on", "val"], "--calibrate-on does not apply to --settings paper"),
     (["distill", "--split-seed", "7"], "--split-seed applies only to --protocol random"),
     (["teacher", "--split-seed", "7"], "--split-seed applies only to --protocol random"),
-    # caught before any teacher trains (the range check used to wait for the temperature network)
-    (["distill", "--init-tau", "5", "--k", "1", "--teacher-model", "sgc"], "init_tau must lie in (-0.2k, 0.8k)"),
     (["distill", "--save-temperatures", ".", "--quiet"], "is a folder; give a file name in it"),
+    (["distill", "--save-temperatures", "not_yet_a_folder/", "--quiet"], "is a folder; give a file name in it"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, monkeypatch, argv, needle):
     monkeypatch.delenv("DGL_LTD_DATA", raising=False)  # "needs a data folder" must not find one through it
     code, _, err = run_cli(capsys, *argv)
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_start_temperature_fails_before_the_teacher_trains(capsys, monkeypatch):
+    # the range check used to wait for the temperature network, after a teacher had trained
+    import dgl_ltd.cli as cli
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("a teacher was trained before the settings were checked")
+
+    monkeypatch.setattr(cli, "_teachers", no_teacher)
+    code, _, err = run_cli(capsys, "distill", "--init-tau", "5", "--k", "1", "--teacher-model", "sgc", "--quiet")
+    assert code == 2 and "init_tau must lie in (-0.2k, 0.8k) = (-0.2, 0.8), got 5.0" in err
 
 
 def test_logits_shape_and_nan_errors(capsys, tmp_path):
