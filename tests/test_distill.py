@@ -262,6 +262,13 @@ def test_numpy_inputs_give_the_tensor_result(cora, gcn_teacher):
         assert 0 <= res.test_acc <= 1
 
 
+def test_api_default_temperature_rate_is_the_tuned_one():
+    # the README says LTD learns its temperatures at TUNED_BETA; a bare Distiller must too
+    from dgl_ltd.settings import TUNED_BETA
+
+    assert Distiller(nn.Linear(2, 2), "ltd").config.beta == TUNED_BETA == 0.0003
+
+
 def test_tuned_config_scales_the_papers_lambda(cora):
     cfg = tuned_config("gcn", "cora", "ft", cora)  # paper: T = 0.1, lambda = 50 on summed losses
     assert cfg["temperature"] == 0.1 and cfg["lam"] == pytest.approx(50 * 140 / 2485)
