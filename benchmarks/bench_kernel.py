@@ -41,6 +41,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dgl_ltd import ops  # noqa: E402
+from common import at_least, choice_list  # noqa: E402  (benchmarks/common.py: stdlib only)
 
 METHODS = ("kernel", "eager", "compile")
 
@@ -199,16 +200,6 @@ def environment(device: str, threads: int) -> List[str]:
 KNOWN_METHODS = METHODS + tuple(f"kernel-L{lanes}" for lanes in (4, 8, 16, 32))
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _sizes(text: str) -> List[Tuple[int, int]]:
     try:
         sizes = [tuple(int(x) for x in item.split("x")) for item in text.split(",")]
@@ -219,24 +210,15 @@ def _sizes(text: str) -> List[Tuple[int, int]]:
     return sizes
 
 
-def _methods(text: str) -> Tuple[str, ...]:
-    methods = tuple(part for part in text.split(",") if part)
-    bad = [m for m in methods if m not in KNOWN_METHODS]
-    if bad or not methods:
-        raise argparse.ArgumentTypeError(f"unknown method {bad[0] if bad else text!r}; choose from: "
-                                         f"{', '.join(KNOWN_METHODS)}")
-    return methods
-
-
 def main(argv: List[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=_sizes, default="1000000x47,169343x40", help="comma-separated NxC")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--repeats", type=_positive, default=7)
-    p.add_argument("--threads", type=_positive, default=torch.get_num_threads())
-    p.add_argument("--methods", type=_methods, default=",".join(METHODS),
+    p.add_argument("--repeats", type=at_least(1), default=7)
+    p.add_argument("--threads", type=at_least(1), default=torch.get_num_threads())
+    p.add_argument("--methods", type=choice_list(KNOWN_METHODS), default=",".join(METHODS),
                    help=f"comma-separated, from: {', '.join(KNOWN_METHODS)} (kernel-L<n>: n CUDA lanes per row)")
-    p.add_argument("--inner", type=_positive, default=1, help="calls per timed step (between two synchronisations)")
+    p.add_argument("--inner", type=at_least(1), default=1, help="calls per timed step (between two synchronisations)")
     p.add_argument("--no-memory", action="store_true", help="skip the subprocess memory measurement")
     p.add_argument("--out", type=Path, help="also write the Markdown report here")
     p.add_argument("--_mem-child", dest="mem_child", help=argparse.SUPPRESS)
@@ -247,7 +229,7 @@ def main(argv: List[str] | None = None) -> None:
         _memory_child(args.mem_child, *sizes[0], args.device, args.threads)
         return
     torch.set_num_threads(args.threads)
-    methods = args.methods
+    methods = tuple(args.methods.split(","))
     report = ["| N | C | method | median fwd+bwd (ms) | min (ms) | time / kernel time | GB/s (lower bound) "
               "| extra peak (MB) | extra / (N*C*4 B) |", "|---|---|---|---|---|---|---|---|---|"]
     for n, c in sizes:

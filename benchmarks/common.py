@@ -128,17 +128,10 @@ def any_model_list(text: str) -> str:
 
 
 def seed_list(text: str) -> str:
-    """Comma-separated integer seeds in [0, 2^32 - 1]."""
-    from dgl_ltd.metrics import MAX_SEED
+    """Comma-separated integer seeds in [0, 2^32 - 1] (the CLI's check), as a comma-joined string."""
+    from dgl_ltd.cli import parse_seeds
 
-    try:
-        seeds = [int(item) for item in _items(text, "seed")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
-    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
-    if bad:
-        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {MAX_SEED}], got {bad[0]}")
-    return ",".join(str(s) for s in seeds)
+    return ",".join(str(s) for s in parse_seeds(text))
 
 
 def choice_list(choices) -> callable:
@@ -185,15 +178,11 @@ def header_lines(report: Path, args, command: str | None = None, note: str = "")
     command = command or command_line().replace(" --table-only", "")
     fresh = [f"Command: `{command}` (commit {git_commit()}{note}).", f"Machine: {machine()}."]
     lines = report.read_text().splitlines() if report.exists() else []
-    commands = next((line for line in lines if line.startswith("Commands: ")), None)
-    if commands is not None:  # a report assembled from many runs: its list of commands is kept by hand
-        return [commands, next((line for line in lines if line.startswith("Machine: ")), fresh[1])]
-    if not getattr(args, "table_only", False):
+    same = f"Command: `{command}` (commit " if getattr(args, "table_only", False) else "Commands: "
+    kept = next((line for line in lines if line.startswith("Commands: ") or line.startswith(same)), None)
+    if kept is None:
         return fresh
-    same = next((line for line in lines if line.startswith(f"Command: `{command}` (commit ")), None)
-    if same is None:
-        return fresh
-    return [same, next((line for line in lines if line.startswith("Machine: ")), fresh[1])]
+    return [kept, next((line for line in lines if line.startswith("Machine: ")), fresh[1])]
 
 
 def report_lines(title: str, command: str, explanation: list, head: str, report: Path | None = None,

@@ -134,7 +134,7 @@ def table(args) -> str:
     if missing:
         lines += ["", "Cells not in the table (runs missing or unequal seed counts): " + "; ".join(missing) + "."]
     if not_run:
-        lines += ["", f"Cells with no run of seeds {args.seeds}: {not_run}."]
+        lines += ["", f"Cells with no run of seeds {args.table_seeds}: {not_run}."]
     lines += kept("notes")
     ltd_s = ltd_s_table(cache, seeds)
     lines += ltd_s + (kept("ltd-s notes") if ltd_s else [])

@@ -18,7 +18,8 @@ from .errors import UserInputError
 DEFAULT_DATASET = "cora"
 
 
-def _seeds(text: str) -> list:
+def parse_seeds(text: str) -> list:
+    """argparse type: comma-separated seeds in [0, MAX_SEED] (also used by the benchmark scripts)."""
     try:
         seeds = [int(part) for part in text.split(",") if part.strip() != ""]
     except ValueError:
@@ -34,7 +35,7 @@ def _seeds(text: str) -> list:
 
 
 def _seed(text: str) -> int:
-    seeds = _seeds(text)
+    seeds = parse_seeds(text)
     if len(seeds) != 1:
         raise argparse.ArgumentTypeError(f"give one seed, got {text!r}")
     return seeds[0]
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     teacher = sub.add_parser("teacher", help="train teacher models (Adam, early stopping on validation)")
     _common(teacher)
     teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii")
-    teacher.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default: 0)")
+    teacher.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated seeds (default: 0)")
     teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.txt) and weights (.pt)")
     teacher.add_argument("--max-epochs", type=int, default=600, help="default: 600")
     teacher.add_argument("--patience", type=int, default=50, help="early-stopping patience (default: 50)")
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = distill.add_mutually_exclusive_group()
     source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
     source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
-    distill.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated student seeds (default: 0)")
+    distill.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated student seeds (default: 0)")
     distill.add_argument("--settings", choices=("tuned", "paper"), default="tuned",
                          help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
     for flag, kind, text in (
