@@ -3,7 +3,7 @@
 For each shipped teacher logits file, under the paper's protocol: the teacher's accuracy on V_L^D,
 V_L^E, the validation nodes and the test nodes, and the global temperature that minimises its
 cross-entropy on V_L^E, on the validation nodes and on the test nodes
-(:func:`dgl_ltd.distillers.calibrated_temperature`, log grid 0.01-10). The teachers were trained on
+(:func:`dgl_ltd.distill.calibrated_temperature`, log grid 0.01-10). The teachers were trained on
 V_L^D and V_L^E, so on V_L^E they are right more often and their fitted temperature is lower than on
 held-out nodes: LTD's default start temperature (fitted on V_L^E) and its meta-objective (a loss on
 V_L^E) both see a teacher that looks better than it is. Writes ``benchmarks/results/calibration.md``.
@@ -19,7 +19,7 @@ import statistics
 from common import DATASETS, MODELS, RESULTS, command_line, data_dir, dataset_list, git_commit, machine, model_list
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
-from dgl_ltd.distillers import calibrated_temperature
+from dgl_ltd.distill import calibrated_temperature
 from dgl_ltd.hparams import teacher_logits_path
 
 SETS = [("V_L^D", "distill_mask"), ("V_L^E", "temp_mask"), ("val", "val_mask"), ("test", "test_mask")]

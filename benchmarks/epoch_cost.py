@@ -19,7 +19,7 @@ import torch
 from common import RESULTS, at_least, data_dir, dataset_name, git_commit, machine, model_list
 
 from dgl_ltd.data import load_dataset, load_logits
-from dgl_ltd.distillers import Distiller
+from dgl_ltd.distill import Distiller
 from dgl_ltd.settings import tuned_config
 from dgl_ltd.hparams import teacher_logits_path
 from dgl_ltd.models import build_model

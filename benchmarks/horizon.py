@@ -19,7 +19,8 @@ import statistics
 import torch
 
 from common import MIN_EPOCHS, RESULTS, at_least, cell_list, data_dir, load_cache, report_lines, save_cache, seed_list
-import dgl_ltd.distillers as distillers
+import dgl_ltd.distill as distill
+import dgl_ltd.distill.core as distill_core
 from dgl_ltd.settings import tuned_config
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.hparams import teacher_logits_path
@@ -32,7 +33,7 @@ CACHE = RESULTS / "horizon_runs.json"
 
 def one_run(graph, teacher, dataset: str, model: str, T: float, meta_on: str, seed: int, epochs: int) -> dict:
     steps = []
-    original = distillers.temperature_meta_gradient
+    original = distill_core.temperature_meta_gradient
 
     def record(jvp, sens, **kwargs):
         meta = original(jvp, sens, **kwargs)
@@ -43,11 +44,11 @@ def one_run(graph, teacher, dataset: str, model: str, T: float, meta_on: str, se
     config.update(max_epochs=epochs, patience=10 * epochs, init_tau=T, k=2.0 * T, beta=1e-12, meta_on=meta_on)
     set_seed(seed)
     student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])
-    distillers.temperature_meta_gradient = record
+    distill_core.temperature_meta_gradient = record
     try:
-        res = distillers.Distiller(student, "ltd", show_progress=False, **config).fit(graph, teacher, seed=seed)
+        res = distill.Distiller(student, "ltd", show_progress=False, **config).fit(graph, teacher, seed=seed)
     finally:
-        distillers.temperature_meta_gradient = original
+        distill_core.temperature_meta_gradient = original
     return {"steps": steps, "test_acc": res.test_acc, "val_acc": res.val_acc}
 
 
@@ -58,7 +59,7 @@ def measure(dataset: str, model: str, seeds: list, epochs: int, table_only: bool
         return [cache[f"{prefix}/{f:g}"] for f in FACTORS if f"{prefix}/{f:g}" in cache]
     graph = load_dataset(dataset, data_dir())
     teacher = load_logits(teacher_logits_path(data_dir(), dataset, model), graph)
-    t_val = distillers.calibrated_temperature(teacher, graph.ndata["label"], graph.ndata["val_mask"])
+    t_val = distill.calibrated_temperature(teacher, graph.ndata["label"], graph.ndata["val_mask"])
     rows = []
     for factor in FACTORS:
         key = f"{prefix}/{factor:g}"

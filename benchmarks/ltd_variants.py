@@ -18,7 +18,7 @@ import statistics
 from common import (RESULTS, add_grid_arguments, choice_list, data_dir, header_lines, load_cache,
                     run_then_table, save_cache)
 from dgl_ltd.data import load_dataset, load_logits
-from dgl_ltd.distillers import Distiller, calibrated_temperature
+from dgl_ltd.distill import Distiller, calibrated_temperature
 from dgl_ltd.settings import paper_config, tuned_config
 from dgl_ltd.hparams import paper_result, teacher_logits_path
 from dgl_ltd.models import build_model

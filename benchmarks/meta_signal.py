@@ -16,7 +16,8 @@ import statistics
 import torch
 
 from common import MIN_EPOCHS, RESULTS, at_least, cell_list, data_dir, report_lines
-import dgl_ltd.distillers as distillers
+import dgl_ltd.distill as distill
+import dgl_ltd.distill.core as distill_core
 from dgl_ltd.settings import tuned_config
 from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.entropy import neighbourhood_entropy
@@ -34,7 +35,7 @@ def measure(dataset: str, model: str, epochs: int) -> dict:
     graph = load_dataset(dataset, data_dir())
     teacher = load_logits(teacher_logits_path(data_dir(), dataset, model), graph)
     steps = []
-    original = distillers.temperature_meta_gradient
+    original = distill_core.temperature_meta_gradient
 
     def record(jvp, sens, **kwargs):
         meta = original(jvp, sens, **kwargs)
@@ -45,11 +46,11 @@ def measure(dataset: str, model: str, epochs: int) -> dict:
     config.update(max_epochs=epochs, patience=10 * epochs)
     set_seed(0)
     student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])
-    distillers.temperature_meta_gradient = record
+    distill_core.temperature_meta_gradient = record
     try:
-        distillers.Distiller(student, "ltd", show_progress=False, **config).fit(graph, teacher, seed=0)
+        distill.Distiller(student, "ltd", show_progress=False, **config).fit(graph, teacher, seed=0)
     finally:
-        distillers.temperature_meta_gradient = original
+        distill_core.temperature_meta_gradient = original
     meta = torch.stack(steps)
     total = meta.sum(0)
     test = graph.ndata["test_mask"]

@@ -18,7 +18,7 @@ from common import (DATASETS, MODELS, RESULTS, add_grid_arguments, choice_list, 
                     load_cache, mean_std, run_then_table, save_cache)
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
-from dgl_ltd.distillers import Distiller
+from dgl_ltd.distill import Distiller
 from dgl_ltd.settings import tuned_config
 from dgl_ltd.hparams import paper_result, teacher_logits_path
 from dgl_ltd.models import build_model

@@ -17,11 +17,11 @@ _LAZY = {
     "train_teacher": "training",
     "neighbourhood_entropy": "entropy",
     "TemperatureNet": "temperature",
-    "Distiller": "distillers",
-    "DistillResult": "distillers",
+    "Distiller": "distill",
+    "DistillResult": "distill",
     "tempered_kd_loss": "ops",
 }
-_SUBMODULES = ("data", "models", "training", "entropy", "temperature", "losses", "distillers", "settings", "ops", "cli",
+_SUBMODULES = ("data", "models", "training", "entropy", "temperature", "losses", "distill", "settings", "ops", "cli",
                "hparams", "metagrad", "metrics")
 
 __all__ = sorted(_LAZY) + ["__version__"]

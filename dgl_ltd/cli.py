@@ -207,7 +207,7 @@ def _teacher_logits(args, graph, model: str):
 
 def cmd_distill(args) -> dict:
     from .data import accuracy, canonical_name
-    from .distillers import DistillConfig, Distiller
+    from .distill import DistillConfig, Distiller
     from .settings import paper_config, tuned_config
     from .models import build_model, canonical_model_name
     from .training import set_seed

@@ -43,9 +43,10 @@ def distill_loss(
 
     Only the teacher's logits are divided by ``tau`` (N,); the student stays at temperature 1.
     ``kd_mask`` (bool, N) restricts the KD term to some nodes (its mean is then over those nodes).
+    Without any node in ``distill_mask`` the label term is left out.
     """
     kd = tempered_kd_loss(teacher_logits, tau, student_logits, weight=kd_mask, reduction=reduction)
-    if lam == 0:
+    if lam == 0 or not bool(distill_mask.any()):  # a mini-batch may hold no node of V_L^D
         return kd
     ce = F.cross_entropy(student_logits[distill_mask], labels[distill_mask], reduction=reduction)
     return kd + lam * ce

@@ -86,9 +86,9 @@ def step_jacobian(optimizer: torch.optim.Optimizer, params: list, old_params: li
     return [torch.zeros_like(p) if d is None else d for p, d in zip(params, out)]
 
 
-def directional_logits(student, names: list, old_params: list, direction: list, rng: tuple, graph, feat,
+def directional_logits(student, names: list, old_params: list, direction: list, rng: tuple, *inputs,
                        rel_eps: float = 1e-3) -> torch.Tensor:
-    """``J u``: derivative of the student's logits at ``old_params`` along ``direction`` (central difference).
+    """``J u``: derivative of ``student(*inputs)`` at ``old_params`` along ``direction`` (central difference).
 
     Both forwards replay the dropout masks of ``rng``, and each runs on copies of the module's
     buffers, so that train-mode layers such as BatchNorm neither see nor keep the other forward's
@@ -107,7 +107,7 @@ def directional_logits(student, names: list, old_params: list, direction: list, 
             restore_rng(rng)
             shifted = {n: p + sign * eps * d for n, p, d in zip(names, old_params, direction)}
             shifted.update((n, b.clone()) for n, b in student.named_buffers())
-            outs.append(functional_call(student, shifted, (graph, feat)))
+            outs.append(functional_call(student, shifted, inputs))
     restore_rng(entry)
     return (outs[0] - outs[1]) / (2.0 * eps)
 

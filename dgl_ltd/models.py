@@ -357,7 +357,7 @@ class GCNII(NodeClassifier):
 
     Defaults are the GCNII paper's Cora settings: 64 layers of 64 units, alpha=0.1, lambda=0.5,
     dropout 0.6 (the paper trains with weight decay 0.01 on the convolutions and 5e-4 on the
-    dense layers; :func:`dgl_ltd.training.train_teacher` and the distillers apply one weight decay to all).
+    dense layers; :func:`dgl_ltd.training.train_teacher` and the Distiller applies one weight decay to all).
 
     Parameters
     ----------

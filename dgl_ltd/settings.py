@@ -1,7 +1,7 @@
 """The settings of each table cell: the paper's published ones and this package's tuned defaults.
 
-:func:`paper_config` and :func:`tuned_config` return :class:`~dgl_ltd.distillers.DistillConfig`
-keywords for a (model, dataset, method) cell; pass them to :class:`~dgl_ltd.distillers.Distiller`.
+:func:`paper_config` and :func:`tuned_config` return :class:`~dgl_ltd.distill.DistillConfig`
+keywords for a (model, dataset, method) cell; pass them to :class:`~dgl_ltd.distill.Distiller`.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
     * ``kd``: tau = 1.
     * ``ft``: the paper's global temperature T of the cell.
     * ``ltd``/``ltd-s``: every node starts at the teacher's calibrated temperature T0 on V_L^E
-      (:func:`~dgl_ltd.distillers.calibrated_temperature`; LTD does not borrow FT's tuned T), with the range relative
+      (:func:`~dgl_ltd.distill.calibrated_temperature`; LTD does not borrow FT's tuned T), with the range relative
       to it: k = 2 T0, so tau_v lies in (-0.4 T0, 1.6 T0) and the network learns node-specific
       deviations on the scale of T0 (an absolute k makes a small T0 flip sign at the first steps);
       Adam at beta = 0.0003 after 20 warm-up epochs (3x below the earlier 0.001: the

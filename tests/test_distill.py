@@ -5,7 +5,7 @@ from torch import nn
 dgl = pytest.importorskip("dgl")
 
 from dgl_ltd.data import accuracy, load_dataset, load_logits
-from dgl_ltd.distillers import Distiller
+from dgl_ltd.distill import Distiller
 from dgl_ltd.settings import paper_config, tuned_config
 from dgl_ltd.errors import UserInputError
 from dgl_ltd.models import build_model
@@ -59,7 +59,7 @@ def test_kd_and_ft_temperatures(cora, gcn_teacher):
 def test_learning_step_descends_the_meta_gradient(cora, gcn_teacher, monkeypatch, push):
     # a meta-gradient dL/dtau_v = push on every node: the temperature optimiser of fit must lower every
     # temperature for push > 0 (and raise them for push < 0), whatever the student does meanwhile
-    import dgl_ltd.distillers as distillers
+    import dgl_ltd.distill.core as distillers
 
     monkeypatch.setattr(distillers, "temperature_meta_gradient",
                         lambda jvp, sens, center=False: torch.full((sens.shape[0],), push, dtype=sens.dtype))
@@ -88,12 +88,15 @@ def test_validation_judged_ltd_needs_no_temp_mask(cora, gcn_teacher):
     g.ndata.pop("temp_mask")
     res = fit(g, gcn_teacher, "ltd", max_epochs=4, warmup=1, meta_on="val", calibrate_on="val")
     assert any(h["meta_grad_norm"] for h in res.history)
-    with pytest.raises(UserInputError, match="graph.ndata has no 'temp_mask'"):  # V_L^E judges by default
-        fit(g, gcn_teacher, "ltd", max_epochs=4, warmup=1)
+    auto = fit(g, gcn_teacher, "ltd", max_epochs=4, warmup=1)  # without V_L^E the validation nodes judge
+    assert auto.config["meta_on"] == auto.config["calibrate_on"] == "val"
+    assert torch.equal(auto.temperatures, res.temperatures)
+    with pytest.raises(UserInputError, match="meta_on='temp' needs V_L\\^E: graph.ndata has no 'temp_mask'"):
+        fit(g, gcn_teacher, "ltd", max_epochs=4, warmup=1, meta_on="temp")
 
 
 def test_calibrate_on_picks_the_nodes_of_the_start_temperature(cora, gcn_teacher):
-    from dgl_ltd.distillers import calibrated_temperature
+    from dgl_ltd.distill import calibrated_temperature
 
     nd = cora.ndata
     for where, mask in (("temp", nd["temp_mask"]), ("val", nd["val_mask"])):
@@ -117,7 +120,7 @@ def test_kd_holdout_hides_the_teacher_on_temp_nodes(cora, gcn_teacher, holdout):
 
 @pytest.mark.parametrize("meta_on", ["temp", "val"])
 def test_kd_holdout_meta_gradient_ignores_the_judging_nodes(cora, gcn_teacher, monkeypatch, meta_on):
-    import dgl_ltd.distillers as distillers
+    import dgl_ltd.distill.core as distillers
 
     steps, original = [], distillers.temperature_meta_gradient
     monkeypatch.setattr(distillers, "temperature_meta_gradient",
@@ -189,11 +192,19 @@ def test_readme_api_example_runs():
     ({"method": "magic"}, "unknown method 'magic'"),
     ({"method": "ltd", "alpha": -1.0}, "alpha must be > 0, got -1.0"),
     ({"method": "ltd", "colour": 3}, "unknown option(s) ['colour']"),
-    ({"method": "ft", "temperature": 0.0}, "temperature must be non-zero"),
+    ({"method": "ft", "temperature": 0.0}, "temperature must be > 0"),
+    ({"method": "ft", "temperature": -2.0}, "temperature must be > 0 (a negative one reverses"),
+    ({"method": "ft", "temperature": "hot"}, "temperature must be a positive number or 'auto', got 'hot'"),
+    ({"method": "ft", "ft_grid": (1.0, -1.0)}, "ft_grid must hold positive temperatures"),
+    ({"method": "kd", "fanouts": (10, 0)}, "fanouts must be positive integers"),
+    ({"method": "kd", "sampler": "magic"}, "unknown sampler 'magic'"),
+    ({"method": "kd", "sampler": "neighbor"}, "the neighbour sampler needs fanouts"),
+    ({"method": "kd", "batch_size": 0, "fanouts": (5,)}, "batch_size must be >= 1, got 0"),
+    ({"method": "kd", "batches_per_epoch": 3}, "batches_per_epoch applies to mini-batch training"),
     ({"method": "ltd", "reduction": "max"}, "reduction must be one of"),
-    ({"method": "ltd", "calibrate_on": "test"}, "calibrate_on must be one of ('temp', 'val'), got 'test'"),
+    ({"method": "ltd", "calibrate_on": "test"}, "calibrate_on must be one of ('auto', 'temp', 'val'), got 'test'"),
     ({"method": "kd", "kd_holdout": True}, "kd_holdout=True only applies to 'ltd' and 'ltd-s'"),
-    ({"method": "ltd", "meta_on": "test"}, "meta_on must be one of ('temp', 'val'), got 'test'"),
+    ({"method": "ltd", "meta_on": "test"}, "meta_on must be one of ('auto', 'temp', 'val'), got 'test'"),
     ({"method": "ltd", "lam": float("nan")}, "lam must be a finite number, got nan"),
     ({"method": "ltd", "beta": float("inf")}, "beta must be a finite number, got inf"),
     ({"method": "ltd", "alpha": "0.1"}, "alpha must be a finite number, got '0.1'"),
@@ -224,7 +235,7 @@ def test_fit_errors(cora, gcn_teacher):
         Distiller(student, "ltd").fit(cora, gcn_teacher, temp_mask=torch.zeros(cora.num_nodes(), dtype=torch.bool))
     with pytest.raises(UserInputError, match="student must be a torch.nn.Module"):
         Distiller("gcn", "ltd")
-    with pytest.raises(UserInputError, match=r"labels range over \[0, 6\] but the teacher logits have 3 columns"):
+    with pytest.raises(UserInputError, match=r"labels range over \[0, 6\] on the masked nodes but the teacher logits have 3"):
         Distiller(student, "ltd").fit(cora, gcn_teacher[:, :3])
     n = cora.num_nodes()
     with pytest.raises(UserInputError, match="val_mask has shape"):

@@ -11,7 +11,7 @@ import torch
 
 dgl = pytest.importorskip("dgl")
 
-from dgl_ltd.distillers import Distiller
+from dgl_ltd.distill import Distiller
 from dgl_ltd.entropy import neighbourhood_entropy
 from dgl_ltd.losses import distill_loss, eval_loss, kd_node_weight
 from dgl_ltd.metagrad import capture_rng, restore_rng

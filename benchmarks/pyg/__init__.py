@@ -4,7 +4,7 @@ It exists to compare the two graph frameworks with everything else held fixed, s
 framework-independent parts of ``dgl_ltd`` (``ops.tempered_kd_loss``, ``losses``, ``metagrad``,
 ``temperature.TemperatureNet``), none of which imports DGL, and re-implements only what touches
 the graph: the models (PyG ``nn`` layers), the neighbourhood entropy (``torch_geometric.utils.scatter``)
-and the small helpers of ``dgl_ltd.training``/``dgl_ltd.distillers`` whose modules import DGL
+and the small helpers of ``dgl_ltd.training``/``dgl_ltd.distill`` whose modules import DGL
 (seeding, early stopping, accuracy, the calibrated temperature; ``tests/test_pyg_parity.py``
 checks them against the originals). Nothing here imports DGL, so a process that uses only this
 package measures PyG's own memory.

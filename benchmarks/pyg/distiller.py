@@ -1,4 +1,4 @@
-"""``PyGDistiller``: ``dgl_ltd.distillers.Distiller.fit`` step for step, on a PyG student.
+"""``PyGDistiller``: ``dgl_ltd.distill.Distiller.fit`` step for step, on a PyG student.
 
 Shared with ``dgl_ltd`` (imported, not copied): the tempered KD loss and its fused kernel
 (``dgl_ltd.losses``/``dgl_ltd.ops``), the temperature network (``dgl_ltd.temperature``) and the
@@ -36,7 +36,7 @@ METHODS = ("ltd", "ltd-s", "ft", "kd")
 
 @dataclass
 class DistillConfig:
-    """The fields and defaults of ``dgl_ltd.distillers.DistillConfig`` (checked equal by the parity test)."""
+    """The fields and defaults of ``dgl_ltd.distill.DistillConfig`` (checked equal by the parity test)."""
 
     method: str = "ltd"
     lam: float = 1.0
@@ -86,7 +86,7 @@ class DistillConfig:
 
 @dataclass
 class DistillResult:
-    """The fields of ``dgl_ltd.distillers.DistillResult``."""
+    """The fields of ``dgl_ltd.distill.DistillResult``."""
 
     student: nn.Module
     logits: Tensor

@@ -53,7 +53,7 @@ class DGLBackend:
     def __init__(self, bundle: dict, device: torch.device):
         import dgl
 
-        from dgl_ltd.distillers import Distiller
+        from dgl_ltd.distill import Distiller
         from dgl_ltd.models import build_model
         from dgl_ltd.training import train_teacher
 
