@@ -29,7 +29,7 @@ def run_full_graph(core, schedule, data, batch: Batch, callbacks: list, max_epoc
     On learning epochs the learning step's eval-mode forward at theta' over the whole graph also
     serves as the validation pass, so LTD costs no extra forward for it.
     """
-    meta = MetaBatch((data.graph, data.feat), data.labels, data.meta_mask) if schedule.learns else None
+    meta = MetaBatch(batch.inputs, data.labels, data.meta_mask) if schedule.learns else None
     learned, epoch = False, 0
     for epoch in range(max_epochs):
         learn = schedule.learn(epoch)
