@@ -252,7 +252,7 @@ def _graph_figures(folder, tau, graph, teacher, labels, notes) -> list:
 
 def _title(result, run_info: dict) -> str:
     method = str(result.config.get("method", "distillation")).upper()
-    where = " ".join(str(run_info[k]) for k in ("model", "dataset") if run_info.get(k) is not None)
+    where = " on ".join(str(run_info[k]) for k in ("model", "dataset") if run_info.get(k) is not None)
     return f"{method} run report" + (f": {where}" if where else "")
 
 
@@ -272,9 +272,9 @@ def _sections(results, names, teacher_acc, run_info, figures, notes) -> list:
                         float(tau.min()), float(tau.max())])
     settings = [["setting", "value"]] + [[k, v] for k, v in run_info.items()]
     settings += [[k, v] for k, v in results[0].config.items() if k not in run_info]
-    plots_text = notes + ["Node-level plots show " + names[0] + "."] if figures else notes
+    plots_text = notes + (["Node-level plots show " + names[0] + "."] if figures and len(results) > 1 else [])
     return [
-        Section("Figures", [summary], per_run),
+        Section("Results", [summary], per_run),
         Section("Plots", plots_text, figures=figures),
         Section("Settings", ["The first run's resolved configuration (every run shares it but the seed)."], settings),
         Section("Versions", [f"Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on "
