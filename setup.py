@@ -92,7 +92,8 @@ setup(
     package_data={"dgl_ltd": ["_data/*.npz", "_data/*.csv"]},
     python_requires=">=3.9",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"bench": ["torch_geometric==2.5.3", "matplotlib"], "test": ["pytest", "expecttest"]},
+    extras_require={"bench": ["torch_geometric==2.5.3", "matplotlib"], "report": ["matplotlib"],
+                    "test": ["pytest", "expecttest", "matplotlib"]},
     entry_points={"console_scripts": ["dgl-ltd=dgl_ltd.cli:main"]},
     **extension_kwargs(),
 )

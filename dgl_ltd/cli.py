@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--meta-on", choices=("temp", "val"), default=None,
                          help="labelled nodes whose loss the temperatures learn to lower (default: temp = V_L^E)")
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
+    distill.add_argument("--report", default=None, metavar="DIR",
+                         help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")
     return parser
 
 
@@ -221,6 +223,10 @@ def cmd_distill(args) -> dict:
     if args.save_temperatures and not Path(args.save_temperatures).resolve().parent.is_dir():
         raise UserInputError(f"--save-temperatures: the folder of {args.save_temperatures!r} does not exist; "
                              f"create it first")
+    if args.report:
+        from .report import check_report_dir
+
+        check_report_dir(args.report)
     graph = _graph(args)
     if args.settings == "paper":
         config = paper_config(model, dataset, args.method)
@@ -249,6 +255,12 @@ def cmd_distill(args) -> dict:
                   f"epochs {res.epochs} tau mean {float(res.temperatures.mean()):.3f}")
     if args.save_temperatures:
         results[0].save_temperatures(args.save_temperatures)
+    if args.report:
+        from .report import write_report
+
+        write_report(results, args.report, graph, teacher, teacher_test_acc=teacher_acc, seeds=args.seeds,
+                     run_info={"dataset": dataset, "model": model, "method": args.method, "settings": args.settings,
+                               "teacher": source})
     used = results[0].config
     extra = {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
              "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6),

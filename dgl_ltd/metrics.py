@@ -48,6 +48,9 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> 
     count = int(mask.sum())
     if count == 0:
         raise UserInputError("the evaluation mask is empty; check the split masks of the graph")
-    rows = logits[mask]
-    pred = rows.shape[-1] - 1 - rows.flip(-1).argmax(-1)
-    return float((pred == labels[mask]).float().mean())
+    return float((predictions(logits[mask]) == labels[mask]).float().mean())
+
+
+def predictions(logits: torch.Tensor) -> torch.Tensor:
+    """The arg-max class of every row, exact ties going to the highest class index (see :func:`accuracy`)."""
+    return logits.shape[-1] - 1 - logits.flip(-1).argmax(-1)

@@ -1,0 +1,139 @@
+"""Pictures of the benchmark results: LTD against KD and FT per cell, and seconds per epoch by method.
+
+Reads the cached runs of ``reproduce.py`` (``results/reproduction_runs/*.json``, keys
+``dataset/model/method/seed`` and ``dataset/model/teacher``) and the tables of ``epoch_cost.py``
+(``results/epoch_cost_<dataset>.md``); trains nothing.
+
+Usage: python benchmarks/plots.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
+Writes ``reproduction_accuracy.png`` and ``epoch_cost_<dataset>.png`` (one per epoch_cost table).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from common import DATASETS, MODELS, RESULTS, mean_std, seed_list
+
+from dgl_ltd.report_plots import new_figure
+
+METHODS = ("kd", "ft", "ltd")
+LABELS = {"kd": "KD", "ft": "FT", "ltd": "LTD", "ltd-s": "LTD-S"}
+LABEL_TO_METHOD = {label: method for method, label in LABELS.items()}
+COLOURS = {"kd": "tab:gray", "ft": "tab:orange", "ltd": "tab:blue", "ltd-s": "tab:green"}
+
+
+def load_runs(folder: Path) -> dict:
+    """Every cached run of ``folder``'s JSON files, merged into one dict."""
+    runs = {}
+    for path in sorted(folder.glob("*.json")):
+        runs.update(json.loads(path.read_text()))
+    return runs
+
+
+def cell_stats(runs: dict, seeds: list) -> dict:
+    """``{dataset: {model: {"teacher": acc, method: (mean, std, n)}}}`` over ``seeds``; cells missing a method are left out."""
+    stats = {}
+    for dataset in DATASETS:
+        for model in MODELS:
+            per_method = {m: [runs[f"{dataset}/{model}/{m}/{s}"]["test_acc"] for s in seeds
+                              if f"{dataset}/{model}/{m}/{s}" in runs] for m in METHODS}
+            teacher = runs.get(f"{dataset}/{model}/teacher")
+            if teacher is None or not all(per_method.values()):
+                continue
+            cell = {"teacher": teacher}
+            cell.update({m: (*mean_std(accs), len(accs)) for m, accs in per_method.items()})
+            stats.setdefault(dataset, {})[model] = cell
+    return stats
+
+
+def accuracy_figure(stats: dict):
+    """One panel per dataset: mean test accuracy (+- std over seeds) of KD, FT and LTD per model, teacher marked."""
+    figure, axes = new_figure(len(stats), 1, size=(7.5, 2.6 * len(stats)))
+    axes = np.atleast_1d(axes)
+    width = 0.8 / len(METHODS)
+    for ax, (dataset, cells) in zip(axes, stats.items()):
+        models = list(cells)
+        x = np.arange(len(models))
+        for i, method in enumerate(METHODS):
+            means = [cells[m][method][0] for m in models]
+            stds = [cells[m][method][1] for m in models]
+            ax.bar(x + (i - 1) * width, means, width, yerr=stds, capsize=2, color=COLOURS[method], label=LABELS[method])
+        ax.scatter(x, [cells[m]["teacher"] for m in models], marker="_", s=600, color="black", zorder=3,
+                   label="teacher")
+        low = [cells[m][k][0] - cells[m][k][1] for m in models for k in METHODS] + [cells[m]["teacher"] for m in models]
+        high = [cells[m][k][0] + cells[m][k][1] for m in models for k in METHODS] + [cells[m]["teacher"] for m in models]
+        ax.set_ylim(min(low) - 0.01, min(1.0, max(high) + 0.01))
+        ax.set_xticks(x, models)
+        ax.set_ylabel("test accuracy")
+        ax.set_title(dataset, fontsize="medium")
+    axes[0].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    seeds = sorted({c[m][2] for cells in stats.values() for c in cells.values() for m in METHODS})
+    figure.suptitle(f"Students of the teacher's architecture: mean +- std over {'/'.join(map(str, seeds))} seeds")
+    return figure
+
+
+def parse_cost_table(text: str) -> dict:
+    """``{model: {method: seconds}}`` from the table of an ``epoch_cost_<dataset>.md`` report."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = next((line for line in lines if line.startswith("| model |")), None)
+    if header is None:
+        raise ValueError("no '| model | ...' table in the epoch_cost report")
+    names = [cell.strip() for cell in header.strip("|").split("|")]
+    columns = {LABEL_TO_METHOD[name]: i for i, name in enumerate(names) if name in LABEL_TO_METHOD}
+    costs = {}
+    for line in lines[lines.index(header) + 2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        costs[cells[0]] = {method: float(cells[i]) for method, i in columns.items()}
+    return costs
+
+
+
+def cost_figure(costs: dict, dataset: str):
+    """Seconds per epoch of every method, grouped by model."""
+    figure, ax = new_figure()
+    models = list(costs)
+    methods = [m for m in LABELS if all(m in costs[model] for model in models)]
+    width = 0.8 / len(methods)
+    x = np.arange(len(models))
+    for i, method in enumerate(methods):
+        seconds = [costs[model][method] for model in models]
+        bars = ax.bar(x + (i - (len(methods) - 1) / 2) * width, seconds, width, color=COLOURS[method],
+                      label=LABELS[method])
+        ax.bar_label(bars, fmt="%.2f", fontsize="x-small")
+    ax.set_xticks(x, models)
+    ax.set_ylabel("seconds per epoch")
+    ax.set_title(f"Seconds per epoch by method on {dataset} (epoch_cost.py)")
+    ax.legend()
+    return figure
+
+
+def main(argv: list | None = None) -> list:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=seed_list, default="0,1,2,3,4", help="the seeds each cell averages")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the benchmark results")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the PNG files")
+    args = parser.parse_args(argv)
+    seeds = args.seeds.split(",")
+    written = []
+    stats = cell_stats(load_runs(args.results / "reproduction_runs"), seeds)
+    if stats:
+        written.append(save(accuracy_figure(stats), args.out / "reproduction_accuracy.png"))
+    for table in sorted(args.results.glob("epoch_cost_*.md")):
+        dataset = table.stem[len("epoch_cost_"):]
+        written.append(save(cost_figure(parse_cost_table(table.read_text()), dataset), args.out / f"{table.stem}.png"))
+    for path in written:
+        print(path)
+    return written
+
+
+def save(figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path
+
+
+if __name__ == "__main__":
+    main()
