@@ -1,6 +1,6 @@
 """A run report people can look at: where the learned temperatures went, as PNG plots, Markdown and HTML.
 
-:func:`write_report` takes one :class:`~dgl_ltd.distillers.DistillResult` (or the results of
+:func:`write_report` takes one :class:`~dgl_ltd.distill.DistillResult` (or the results of
 several seeds) and writes into a folder
 
 * ``temperature_histogram.png``: the learned temperatures against the start temperature;

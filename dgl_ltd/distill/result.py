@@ -41,3 +41,13 @@ class DistillResult:
 
         values = self.temperatures.detach().cpu().numpy()
         atomic_write(path, lambda tmp: np.savetxt(tmp, values, fmt="%.6f"))
+
+    def report(self, out_dir, **kwargs):
+        """Write PNG plots, ``report.md`` and ``report.html`` of this run into ``out_dir``.
+
+        Keywords go to :func:`dgl_ltd.report.write_report` (``graph``, ``teacher_logits``, ...: the
+        plots against degree, entropy and the teacher's correctness need them). Needs matplotlib.
+        """
+        from ..report import write_report
+
+        return write_report(self, out_dir, **kwargs)
