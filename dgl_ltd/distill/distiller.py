@@ -80,6 +80,19 @@ class Distiller:
         temperature = self.config.ft_temperature() if self.config.method == "ft" else 1.0
         return self._fit(data, seed, temperature)
 
+    def make_run(self, data):
+        """The loop of this run: :class:`FullGraphRun`, or a mini-batch one when ``fanouts``/``sampler`` are set.
+
+        A run object has ``train(core, schedule, callbacks, history) -> epochs``,
+        ``all_logits(student)`` and ``all_temperatures(kept, temp_net, logits)``; subclasses
+        (e.g. the PyG twin of the benchmarks) return their own.
+        """
+        if self.config.minibatch:
+            from .minibatch import MiniBatchRun
+
+            return MiniBatchRun(self.config, self.student, data)
+        return FullGraphRun(self.config, self.student, data)
+
     def _fit_ft_grid(self, data, seed: int) -> DistillResult:
         """FT at each temperature of ``ft_grid`` from the same start; the best on validation wins."""
         initial = copy.deepcopy(self.student.state_dict())
@@ -99,12 +112,7 @@ class Distiller:
         cfg, student = self.config, self.student
         initial = copy.deepcopy(student.state_dict())
         set_seed(seed)
-        if cfg.minibatch:
-            from .minibatch import MiniBatchRun
-
-            run = MiniBatchRun(cfg, student, data)
-        else:
-            run = FullGraphRun(cfg, student, data)
+        run = self.make_run(data)
         temp_net = temp_opt = None
         resolved = {"resolved_temperature": temperature}
         if cfg.learns:
