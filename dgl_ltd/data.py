@@ -231,6 +231,7 @@ def load_dataset(
     protocol: str = "ltd",
     seed: int = 0,
     source: str = "npz",
+    **planted_options,
 ) -> "dgl.DGLGraph":
     """Load a benchmark graph with the split masks of ``protocol``.
 
@@ -251,6 +252,10 @@ def load_dataset(
     source : {'npz', 'dgl'}
         ``npz`` (the paper's gnn-benchmark files, preprocessed as the paper does) or ``dgl``
         (DGL's dataset classes, used as DGL returns them; ``protocol='random'`` only).
+    **planted_options
+        Only with ``name='planted'``: the options of :func:`dgl_ltd.planted.planted_partition_graph`
+        (``num_nodes``, ``avg_degree``, ``num_classes``, ``num_feats``, ...); ``seed`` seeds the
+        graph and its split, and ``data_dir``, ``protocol`` and ``source`` are not used.
 
     Returns
     -------
@@ -267,6 +272,13 @@ def load_dataset(
     """
     if not isinstance(name, str):
         raise UserInputError(f"the dataset name must be a string such as 'cora', got {name!r}")
+    if name.strip().lower() == "planted":
+        from .planted import planted_from_options
+
+        return planted_from_options(seed, planted_options)
+    if planted_options:
+        raise UserInputError(f"{', '.join(planted_options)}: options of the 'planted' dataset only; drop them "
+                             "or pass name='planted'")
     name = canonical_name(name)
     seed = check_seed(seed, "the split seed")
     if protocol not in PROTOCOLS:
