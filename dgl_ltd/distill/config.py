@@ -12,7 +12,7 @@ from ..settings import TUNED_BETA
 METHODS = ("ltd", "ltd-s", "ft", "kd")
 OPTIMIZERS = ("adam", "sgd")
 JUDGING_MASKS = ("auto", "temp", "val")
-SAMPLERS = ("neighbor", "cluster")
+SAMPLERS = ("neighbor", "cluster", "node")
 FT_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
@@ -37,7 +37,9 @@ class DistillConfig:
     Mini-batches
         ``fanouts`` (one neighbour count per layer, e.g. ``(10, 10)``) trains on neighbour-sampled
         blocks (``student(blocks, x)``); ``sampler='cluster'`` trains on ClusterGCN subgraphs
-        (``student(subgraph, x)``, for models that take no blocks, ``cluster_parts`` parts).
+        (``student(subgraph, x)``, for models that take no blocks, ``cluster_parts`` parts);
+        ``sampler='node'`` on plain node batches of a feature table (SGC's propagated features,
+        or ``student(x)`` for a module with ``takes_graph = False``).
         ``batch_size`` seed nodes per batch, at most ``batches_per_epoch`` batches per epoch (all
         nodes when None). Without ``fanouts`` and ``sampler`` the run is full-graph.
     """
@@ -172,8 +174,8 @@ class DistillConfig:
                                   for f in fanouts):
                 raise UserInputError(f"fanouts must be positive integers (or -1 for all neighbours), one per layer, "
                                      f"got {self.fanouts!r}; e.g. fanouts=(10, 10)")
-            if self.sampler == "cluster":
-                raise UserInputError("fanouts apply to the neighbour sampler, not to sampler='cluster'; drop one")
+            if self.sampler in ("cluster", "node"):
+                raise UserInputError(f"fanouts apply to the neighbour sampler, not to sampler={self.sampler!r}; drop one")
         if self.sampler == "neighbor" and self.fanouts is None:
             raise UserInputError("the neighbour sampler needs fanouts, one per layer; e.g. fanouts=(10, 10)")
         if self.batch_size < 1:

@@ -83,8 +83,9 @@ class Distiller:
     def make_run(self, data):
         """The loop of this run: :class:`FullGraphRun`, or a mini-batch one when ``fanouts``/``sampler`` are set.
 
-        A run object has ``train(core, schedule, callbacks, history) -> epochs``,
-        ``all_logits(student)`` and ``all_temperatures(kept, temp_net, logits)``; subclasses
+        A run object has ``module`` (what the core steps), ``train(core, schedule, callbacks,
+        history) -> epochs``, ``keep(core)`` (what early stopping keeps), ``all_logits(student)``
+        and ``all_temperatures(kept, core, logits)``; subclasses
         (e.g. the PyG twin of the benchmarks) return their own.
         """
         if self.config.minibatch:
@@ -119,8 +120,8 @@ class Distiller:
             temp_net, temp_opt, init_tau, k = temperature_network(cfg, data)
             resolved = {"resolved_init_tau": init_tau, "resolved_k": k, "meta_on": data.meta_on,
                         "calibrate_on": data.calibrate_on}
-        core = StepCore(student, cfg, temperature, temp_net, temp_opt)
-        early = EarlyStop(cfg.patience, student, keep=lambda: core.last_tau.clone())
+        core = StepCore(run.module, cfg, temperature, temp_net, temp_opt)
+        early = EarlyStop(cfg.patience, student, keep=lambda: run.keep(core))
         bar = ProgressBar(cfg.max_epochs, cfg.show_progress, cfg.method)
         callbacks = [DivergenceGuard(cfg, core.params), early, bar]
         history = []
@@ -137,8 +138,7 @@ class Distiller:
         logits = run.all_logits(student)
         test = data.test_mask
         test_acc = accuracy(logits, data.labels, test) if test is not None and bool(test.any()) else float("nan")
-        kept = early.stopper.extra if early.stopper.extra is not None else core.last_tau
-        temperatures = run.all_temperatures(kept, temp_net, logits)
+        temperatures = run.all_temperatures(early.stopper.extra, core, logits)
         config = asdict(cfg)
         config.update(resolved)
         return DistillResult(student, logits, temperatures, early.stopper.best_acc, test_acc,
@@ -152,7 +152,7 @@ class FullGraphRun:
     def __init__(self, cfg, student, data):
         from ..entropy import neighbourhood_entropy
 
-        self.cfg, self.data = cfg, data
+        self.cfg, self.data, self.module = cfg, data, student
         entropy = neighbourhood_entropy(data.graph, data.teacher).to(data.feat.dtype) if cfg.learns else None
         kd_mask = ~data.meta_mask if cfg.learns and cfg.kd_holdout else None
         self.batch = full_graph_batch(data, entropy, kd_mask)
@@ -163,6 +163,10 @@ class FullGraphRun:
     def all_logits(self, student):
         return eval_logits(student, self.data.graph, self.data.feat)
 
-    def all_temperatures(self, kept, temp_net, logits):
+    def keep(self, core):
+        """What early stopping keeps of the best epoch besides the weights: its temperatures."""
+        return core.last_tau.clone()
+
+    def all_temperatures(self, kept, core, logits):
         """The temperatures of the best epoch, as the distillation step used them."""
-        return kept
+        return kept if kept is not None else core.last_tau

@@ -1,0 +1,194 @@
+"""Distiller defaults on a plain DGL pipeline: does each method beat the same student trained alone?
+
+The setting of a DGL user: DGL's public split of cora and citeseer (train/val/test masks 140/500/1000
+and 120/500/1000), random splits of amazon-computers and amazon-photo (20 + 20 training and 10
+validation nodes per class, the rest test; seeded by the run's seed), teachers GCN, GAT and
+GraphSAGE trained by this package on the training nodes (Adam, early stopping on validation), one
+2-layer GraphSAGE student. Every method runs with :class:`dgl_ltd.Distiller`'s defaults on a graph
+that carries only train/val/test masks: the label loss on the training nodes, LTD judged and
+calibrated on the validation nodes, FT at the best temperature of its grid on validation. KD is
+FT's grid run at T = 1 (the same run: KD is FT at T = 1). "Alone" trains the student on the
+training labels with the same optimiser and early stopping (Adam 0.01, weight decay 5e-4,
+patience 50).
+
+Usage: python benchmarks/dropin.py [--datasets ...] [--teachers gcn,gat,graphsage] [--seeds 0,1,2,3,4]
+[--table-only]. Runs are appended to results/dropin_runs.jsonl (resumable); the report is
+results/dropin.md.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+
+import torch
+
+from common import RESULTS, at_least, choice_list, data_dir, mean_std, seed_list
+from runstore import RunStore
+
+DATASETS = ["cora", "citeseer", "amazon-computers", "amazon-photo"]
+TEACHERS = ["gcn", "gat", "graphsage"]
+STUDENT = "graphsage"
+STORE = RESULTS / "dropin_runs.jsonl"
+REPORT = RESULTS / "dropin.md"
+
+
+def dgl_user_graph(dataset: str, seed: int):
+    """The graph with train/val/test masks only, as a DGL user has it."""
+    from dgl_ltd.data import load_dataset
+
+    if dataset in ("cora", "citeseer"):
+        graph = load_dataset(dataset, data_dir(), source="dgl", split="public")
+    else:
+        graph = load_dataset(dataset, data_dir(), protocol="random", seed=seed)
+    for name in ("distill_mask", "temp_mask"):
+        graph.ndata.pop(name, None)
+    return graph
+
+
+def teacher_logits(store: RunStore, graph, dataset: str, model: str, seed: int):
+    from dgl_ltd.models import build_teacher
+    from dgl_ltd.training import TEACHER_DEFAULTS, set_seed, train_teacher
+
+    set_seed(seed)
+    net = build_teacher(model, graph.ndata["feat"].shape[1], int(graph.ndata["label"].max()) + 1)
+    res = train_teacher(net, graph, seed=seed, show_progress=False, **TEACHER_DEFAULTS[model])
+    key = {"bench": "dropin", "dataset": dataset, "role": "teacher", "model": model, "seed": seed}
+    if store.get(key, TEACHER_DEFAULTS[model]) is None:
+        store.add(key, TEACHER_DEFAULTS[model], {"test_acc": res.test_acc, "val_acc": res.val_acc, "epochs": res.epochs})
+    return res.logits
+
+
+def student_alone(store: RunStore, graph, dataset: str, seed: int) -> None:
+    from dgl_ltd.distill import DistillConfig
+    from dgl_ltd.models import build_model
+    from dgl_ltd.training import fit_classifier, set_seed
+
+    defaults = DistillConfig()
+    config = {"student": STUDENT, "lr": defaults.alpha, "weight_decay": defaults.weight_decay,
+              "max_epochs": defaults.max_epochs, "patience": defaults.patience}
+    key = {"bench": "dropin", "dataset": dataset, "role": "alone", "model": STUDENT, "seed": seed}
+    if store.get(key, config) is not None:
+        return
+    set_seed(seed)
+    nd = graph.ndata
+    model = build_model(STUDENT, nd["feat"].shape[1], int(nd["label"].max()) + 1)
+    start = time.perf_counter()
+    res = fit_classifier(model, (graph, nd["feat"]), nd["label"], nd["train_mask"], nd["val_mask"], nd["test_mask"],
+                         config["lr"], config["weight_decay"], config["max_epochs"], config["patience"])
+    store.add(key, config, {"test_acc": res.test_acc, "val_acc": res.val_acc, "epochs": res.epochs,
+                            "seconds": time.perf_counter() - start})
+
+
+def distilled(store: RunStore, graph, teacher, dataset: str, model: str, method: str, seed: int) -> None:
+    from dgl_ltd import Distiller
+    from dgl_ltd.models import build_model
+    from dgl_ltd.training import set_seed
+
+    set_seed(seed)
+    student = build_model(STUDENT, graph.ndata["feat"].shape[1], teacher.shape[1])
+    distiller = Distiller(student, method, show_progress=False)
+    config = dict(asdict(distiller.config), student=STUDENT)
+    config.pop("show_progress")
+    key = {"bench": "dropin", "dataset": dataset, "role": "student", "teacher": model, "method": method, "seed": seed}
+    if store.get(key, config) is not None:
+        return
+    res = distiller.fit(graph, teacher, seed=seed)
+    figures = {"test_acc": res.test_acc, "val_acc": res.val_acc, "epochs": res.epochs, "seconds": res.seconds,
+               "tau_mean": float(res.temperatures.mean()), "tau_std": float(res.temperatures.std())}
+    for name in ("resolved_init_tau", "temperature", "ft_trials", "meta_on"):
+        if name in res.config:
+            figures[name] = res.config[name]
+    store.add(key, config, figures)
+
+
+def run(args, store: RunStore) -> None:
+    for dataset in args.datasets.split(","):
+        for seed in args.seeds_list:
+            graph = dgl_user_graph(dataset, seed)
+            student_alone(store, graph, dataset, seed)
+            for model in args.teachers.split(","):
+                teacher = teacher_logits(store, graph, dataset, model, seed)
+                for method in ("ft", "ltd"):
+                    start = time.perf_counter()
+                    distilled(store, graph, teacher, dataset, model, method, seed)
+                    print(f"{dataset} {model} {method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def _acc(records: list, seeds: list, pick=lambda f: f["test_acc"]) -> tuple:
+    values = [pick(r["figures"]) for r in records if r["key"]["seed"] in seeds]
+    return (mean_std(values), len(values)) if values else (None, 0)
+
+
+def _kd(figures: dict) -> float:
+    """KD's test accuracy: FT's grid run at T = 1."""
+    return next(t["test_acc"] for t in figures["ft_trials"] if t["temperature"] == 1.0)
+
+
+def table(args, store: RunStore) -> str:
+    seeds = args.seeds_list
+    head = "| teacher | dataset | teacher acc | alone | KD | FT (tuned T) | LTD | KD-alone | FT-alone | LTD-alone |"
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    below = []
+    for model in TEACHERS:
+        for dataset in DATASETS:
+            ft = store.find(bench="dropin", dataset=dataset, teacher=model, method="ft")
+            if not ft:
+                continue
+            cells, means = [], {}
+            for name, records, pick in (
+                    ("teacher", store.find(bench="dropin", dataset=dataset, role="teacher", model=model), None),
+                    ("alone", store.find(bench="dropin", dataset=dataset, role="alone"), None),
+                    ("KD", ft, _kd), ("FT", ft, None),
+                    ("LTD", store.find(bench="dropin", dataset=dataset, teacher=model, method="ltd"), None)):
+                (stats, count) = _acc(records, seeds, pick or (lambda f: f["test_acc"]))
+                means[name] = stats[0] if stats else None
+                cells.append(f"{stats[0]:.4f} ± {stats[1]:.4f} ({count})" if stats else "-")
+            diffs = []
+            for name in ("KD", "FT", "LTD"):
+                if means[name] is None or means["alone"] is None:
+                    diffs.append("-")
+                    continue
+                diff = 100 * (means[name] - means["alone"])
+                diffs.append(f"{diff:+.2f}")
+                if diff < 0:
+                    below.append(f"{name} with a {model} teacher on {dataset} ({diff:+.2f} points)")
+            lines.append(f"| {model} | {dataset} | " + " | ".join(cells + diffs) + " |")
+    lines += ["", "Below the student trained alone: " + ("; ".join(below) if below else "none") + "."]
+    return "\n".join(lines)
+
+
+def write_report(args, store: RunStore) -> str:
+    records = list(store.records.values())
+    commits = sorted({r["commit"] for r in records})
+    machines = sorted({r["machine"] for r in records})
+    text = "\n".join([
+        "# Distiller defaults against the student trained alone", "",
+        "Generated by `python benchmarks/dropin.py --table-only` from `dropin_runs.jsonl` "
+        f"({len(records)} records; commits {', '.join(commits) or '-'}).", "",
+        *[f"Machine: {m}" for m in machines], "",
+        __doc__.split("\n\n")[1].replace("\n", " "), "",
+        "Test accuracy, mean ± std over the seeds (count in brackets); the last three columns are "
+        "points above the student alone.", "", table(args, store), ""])
+    REPORT.write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=choice_list(DATASETS), default=",".join(DATASETS))
+    parser.add_argument("--teachers", type=choice_list(TEACHERS), default=",".join(TEACHERS))
+    parser.add_argument("--seeds", type=seed_list, default="0,1,2,3,4")
+    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the report from the store")
+    args = parser.parse_args()
+    args.seeds_list = [int(s) for s in args.seeds.split(",")]
+    torch.set_num_threads(args.threads)
+    store = RunStore(STORE)
+    if not args.table_only:
+        run(args, store)
+    print(write_report(args, store))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""The mini-batch loop: memory bounded by the batch, for graphs that do not fit one full-graph pass.
+
+Three samplers (``DistillConfig.sampler``):
+
+* ``'neighbor'`` (with ``fanouts``): ``dgl.dataloading.NeighborSampler`` blocks, ``student(blocks, x)``;
+  blocks are sampled from :func:`dgl_ltd.models.sampling_graph` of the graph (self-loops added once).
+* ``'cluster'``: ``dgl.dataloading.ClusterGCNSampler`` subgraphs, ``student(subgraph, x)``, for
+  models that take no blocks (APPNP, GCNII); the judging nodes are scored on the subgraph of the
+  batch's nodes and themselves, validation and the final logits on the whole graph.
+* ``'node'``: plain node mini-batches of a feature table, for students that read one row per node:
+  SGC on its propagated features (``precompute`` once, then ``classify`` rows), or a module whose
+  ``takes_graph`` attribute is False (``student(x)``).
+
+Computed once, globally: the neighbourhood entropy, the calibrated start temperature, the teacher
+logits table. Per batch: the step core on the seed nodes (KD over the seeds, the label loss over
+the seeds in V_L^D); on learning steps, g' from all judging nodes through their own freshly sampled
+blocks, the JVP through the batch's blocks with its dropout masks replayed.
+"""
+from __future__ import annotations
+
+import copy
+import tempfile
+
+import torch
+from torch import nn
+
+from ..errors import UserInputError
+from ..losses import eval_loss
+from ..metrics import accuracy
+from .callbacks import notify
+from .core import Batch, MetaBatch
+
+
+class RowClassifier(nn.Module):
+    """``student.classify(x)`` (SGC on precomputed rows) or ``student(x)`` as a module of its own."""
+
+    def __init__(self, student: nn.Module):
+        super().__init__()
+        self.student = student
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        classify = getattr(self.student, "classify", None)
+        return classify(rows) if classify is not None else self.student(rows)
+
+
+def _takes_rows(student: nn.Module) -> bool:
+    return hasattr(student, "precompute") and hasattr(student, "classify") or getattr(student, "takes_graph", True) is False
+
+
+def check_sampler(cfg, student: nn.Module) -> str:
+    """The sampler this student can train with, or a one-line error naming the one it needs."""
+    from ..models import takes_blocks
+
+    kind = cfg.sampler or "neighbor"
+    name = type(student).__name__
+    if kind == "neighbor" and _takes_rows(student):
+        raise UserInputError(f"{name} reads one feature row per node; train it with sampler='node' "
+                             f"(--sampler node) instead of neighbour-sampled blocks (drop fanouts)")
+    if kind == "neighbor" and not takes_blocks(student):
+        raise UserInputError(f"{name} cannot take DGL blocks; train it on subgraphs with sampler='cluster' "
+                             f"(--sampler cluster) instead of fanouts")
+    if kind == "node" and not _takes_rows(student):
+        raise UserInputError(f"{name} needs the graph; sampler='node' is for students that read one feature row "
+                             f"per node (SGC, MLP); use fanouts=(10, 10) or sampler='cluster'")
+    return kind
+
+
+class MiniBatchRun:
+    """Mini-batch training of ``student`` on ``data`` (see the module docstring)."""
+
+    def __init__(self, cfg, student: nn.Module, data):
+        from ..entropy import neighbourhood_entropy
+
+        self.cfg, self.student, self.data = cfg, student, data
+        self.kind = check_sampler(cfg, student)
+        self.entropy = neighbourhood_entropy(data.graph, data.teacher).to(data.feat.dtype) if cfg.learns else None
+        self.kd_mask = ~data.meta_mask if cfg.learns and cfg.kd_holdout else None
+        self.module = student
+        self.step_count, self.learned_last = 0, False
+        if self.kind == "neighbor":
+            self._setup_blocks()
+        elif self.kind == "node":
+            precompute = getattr(student, "precompute", None)
+            self.table = precompute(data.graph, data.feat) if precompute is not None else data.feat
+            self.module = RowClassifier(student)
+        else:
+            self._setup_clusters()
+
+    def _setup_blocks(self) -> None:
+        from .._compat import dgl
+        from ..models import sampling_graph
+
+        fanouts = list(self.cfg.fanouts)
+        layers = getattr(self.student, "num_layers", None) or len(getattr(self.student, "layers", fanouts))
+        if layers != len(fanouts):
+            raise UserInputError(f"{type(self.student).__name__} has {layers} layers but fanouts has {len(fanouts)} "
+                                 f"entries; give one fanout per layer, e.g. fanouts={tuple([10] * layers)}")
+        self.graph = sampling_graph(self.student, self.data.graph)
+        self.sampler = dgl.dataloading.NeighborSampler(fanouts)
+        self.full_sampler = dgl.dataloading.MultiLayerFullNeighborSampler(len(fanouts))
+
+    def _setup_clusters(self) -> None:
+        from .._compat import dgl
+
+        self.cache = tempfile.TemporaryDirectory(prefix="dgl_ltd_cluster_")
+        parts = min(self.cfg.cluster_parts, self.data.num_nodes)
+        self.cluster = dgl.dataloading.ClusterGCNSampler(self.data.graph, parts,
+                                                         cache_path=f"{self.cache.name}/partition.pkl")
+        self.parts = parts
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    def _seed_chunks(self) -> list:
+        """This epoch's seed nodes in batches: a permutation of all nodes, at most batches_per_epoch of them."""
+        cfg = self.cfg
+        if self.kind == "cluster":
+            order = torch.randperm(self.parts)
+            per_batch = max(1, cfg.batch_size * self.parts // max(self.data.num_nodes, 1))
+            chunks = [self.cluster.sample(self.data.graph, ids).ndata["_ID"] for ids in order.split(per_batch)]
+        else:
+            chunks = list(torch.randperm(self.data.num_nodes).split(cfg.batch_size))
+        return chunks[:cfg.batches_per_epoch] if cfg.batches_per_epoch is not None else chunks
+
+    def _inputs(self, nodes: torch.Tensor, sampler=None) -> tuple:
+        """The student's inputs whose output rows are ``nodes`` (in that order)."""
+        data = self.data
+        if self.kind == "neighbor":
+            input_nodes, output_nodes, blocks = (sampler or self.sampler).sample(self.graph, nodes)
+            return blocks, data.feat[input_nodes]
+        if self.kind == "node":
+            return (self.table[nodes],)
+        from .._compat import dgl
+
+        return dgl.node_subgraph(data.graph, nodes), data.feat[nodes]
+
+    def batch(self, nodes: torch.Tensor) -> Batch:
+        data = self.data
+        rows = lambda t: None if t is None else t[nodes]  # noqa: E731
+        return Batch(self._inputs(nodes), data.teacher[nodes], data.labels[nodes], data.distill_mask[nodes],
+                     rows(self.entropy), rows(self.kd_mask))
+
+    def meta_batch(self, nodes: torch.Tensor) -> MetaBatch:
+        """The judging nodes' inputs: their own sampled blocks (their subgraph with the batch's, for clusters)."""
+        data = self.data
+        judges = data.meta_mask.nonzero().squeeze(-1)
+        if self.kind != "cluster":
+            return MetaBatch(self._inputs(judges), data.labels[judges])
+        union = torch.cat([nodes, judges]).unique()
+        return MetaBatch(self._inputs(union), data.labels[union], data.meta_mask[union])
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def train(self, core, schedule, callbacks: list, history: list) -> int:
+        epoch = 0
+        for epoch in range(self.cfg.max_epochs):
+            record = self._epoch(core, schedule, epoch)
+            history.append(record)
+            if notify(callbacks, epoch, record):
+                break
+        return epoch + 1
+
+    def _epoch(self, core, schedule, epoch: int) -> dict:
+        losses, taus, norms = [], [], []
+        for nodes in self._seed_chunks():
+            learn = schedule.learn(self.step_count)
+            meta = self.meta_batch(nodes) if learn else None
+            out = core.step(self.batch(nodes), learn, schedule.refresh(self.step_count, self.learned_last), meta)
+            self.learned_last, self.step_count = learn, self.step_count + 1
+            losses.append(out.loss)
+            taus.append(out.tau)
+            if out.meta_grad_norm is not None:
+                norms.append(out.meta_grad_norm)
+        tau = torch.cat(taus)
+        val = self.data.val_mask.nonzero().squeeze(-1)
+        logits = self.logits_of(val)
+        labels = self.data.labels[val]
+        every = torch.ones_like(labels, dtype=torch.bool)
+        return {"epoch": epoch, "loss": sum(losses) / len(losses), "val_acc": accuracy(logits, labels, every),
+                "val_loss": float(eval_loss(logits, labels, every)), "tau_mean": float(tau.mean()),
+                "tau_std": float(tau.std()) if tau.numel() > 1 else 0.0,
+                "meta_grad_norm": sum(norms) / len(norms) if norms else None, "batches": len(losses)}
+
+    @torch.no_grad()
+    def logits_of(self, nodes: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits of ``nodes``: full neighbourhoods (blocks), rows, or the whole graph (clusters)."""
+        module = self.module
+        module.eval()
+        try:
+            if self.kind == "cluster":
+                return module(self.data.graph, self.data.feat)[nodes]
+            sampler = self.full_sampler if self.kind == "neighbor" else None
+            return torch.cat([module(*self._inputs(chunk, sampler)) for chunk in nodes.split(self.cfg.batch_size)])
+        finally:
+            module.train()
+
+    def all_logits(self, student) -> torch.Tensor:
+        """Every node's eval-mode logits (layer-wise ``inference`` where the model offers it)."""
+        inference = getattr(student, "inference", None)
+        if inference is not None:
+            return inference(self.data.graph, self.data.feat, batch_size=max(self.cfg.batch_size, 4096))
+        return self.logits_of(torch.arange(self.data.num_nodes))
+
+    def keep(self, core):
+        """What early stopping keeps of the best epoch besides the weights: the temperature network."""
+        return copy.deepcopy(core.temp_net.state_dict()) if core.temp_net is not None else None
+
+    @torch.no_grad()
+    def all_temperatures(self, kept, core, logits: torch.Tensor) -> torch.Tensor:
+        """Every node's temperature: the best epoch's network on the final logits (fixed for KD, FT)."""
+        if core.temp_net is None:
+            return torch.full((logits.shape[0],), core.temperature, dtype=logits.dtype)
+        if kept is not None:
+            core.temp_net.load_state_dict(kept)
+        core.temp_net.eval()
+        return core.temp_net(logits, self.entropy)
