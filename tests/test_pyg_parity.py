@@ -3,12 +3,12 @@
 Skipped without torch_geometric (an optional extra: ``pip install .[bench]``). With the DGL
 model's weights copied into the PyG model, every forward pass (eval mode, and train mode under
 the same RNG state) agrees to float rounding on Cora, and so do the neighbourhood entropy and a
-few epochs of teacher training and of KD/LTD/LTD-S distillation.
+few epochs of teacher training and of KD/FT/LTD/LTD-S distillation (``PyGDistiller`` runs
+``dgl_ltd.distill``'s own step core and loop with PyG inputs). Bad PyG input is a one-line error.
 """
 import math
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -24,15 +24,15 @@ if str(ROOT) not in sys.path:
 import dgl  # noqa: E402
 from torch_geometric.data import Data  # noqa: E402
 
-from benchmarks.pyg import distiller as pyg_distiller  # noqa: E402
+from benchmarks.pyg.distiller import PyGDistiller  # noqa: E402
 from benchmarks.pyg import training as pyg_training  # noqa: E402
 from benchmarks.pyg.entropy import neighbourhood_entropy as pyg_entropy  # noqa: E402
 from benchmarks.pyg.models import build_model as build_pyg  # noqa: E402
 from benchmarks.pyg.transfer import copy_dgl_weights, dgl_to_pyg_state  # noqa: E402
-from dgl_ltd import distillers as dgl_distillers  # noqa: E402
 from dgl_ltd import training as dgl_training  # noqa: E402
-from dgl_ltd.data import accuracy as dgl_accuracy  # noqa: E402
 from dgl_ltd.data import load_dataset  # noqa: E402
+from dgl_ltd.distill import Distiller  # noqa: E402
+from dgl_ltd.errors import UserInputError  # noqa: E402
 from dgl_ltd.entropy import neighbourhood_entropy as dgl_entropy  # noqa: E402
 from dgl_ltd.models import build_model as build_dgl  # noqa: E402
 
@@ -115,30 +115,6 @@ def test_entropy_matches_dgl(cora, cora_pyg):
     assert b[2] == pytest.approx(0.0, abs=1e-3)  # only neighbour (3) is confident; its own self-loop is ignored
 
 
-def test_copied_helpers_match_dgl_ltd():
-    ours = {f.name: f.default for f in fields(pyg_distiller.DistillConfig)}
-    theirs = {f.name: f.default for f in fields(dgl_distillers.DistillConfig)}
-    assert ours == theirs
-    for method in ("ltd", "ltd-s"):
-        a, b = pyg_distiller.DistillConfig(method=method), dgl_distillers.DistillConfig(method=method)
-        assert [pyg_distiller.learn_epoch(e, a) for e in range(60)] == [dgl_distillers.learn_epoch(e, b) for e in range(60)]
-    gen = torch.Generator().manual_seed(1)
-    logits, labels = torch.randn(200, 5, generator=gen) * 4, torch.randint(0, 5, (200,), generator=gen)
-    mask = torch.rand(200, generator=gen) < 0.5
-    for k in (2.0, None):
-        assert pyg_distiller.calibrated_temperature(logits, labels, mask, k) == \
-            dgl_distillers.calibrated_temperature(logits, labels, mask, k)
-    tied = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 0.0, 0.0]])
-    ties_mask, ties_labels = torch.ones(3, dtype=torch.bool), torch.tensor([1, 2, 0])
-    assert pyg_training.accuracy(tied, ties_labels, ties_mask) == dgl_accuracy(tied, ties_labels, ties_mask) == 1.0
-    module = torch.nn.Linear(2, 2)
-    runs = [(0.5, 1.0), (0.6, 1.0), (0.6, 0.9), (0.6, 0.95), (0.5, 0.1), (0.55, 0.1)]
-    ours, theirs = pyg_training.EarlyStopping(2), dgl_training.EarlyStopping(2)
-    for epoch, (acc, loss) in enumerate(runs):
-        assert ours.step(epoch, acc, loss, module) == theirs.step(epoch, acc, loss, module)
-    assert (ours.best_epoch, ours.best_acc, ours.best_loss) == (theirs.best_epoch, theirs.best_acc, theirs.best_loss)
-
-
 def test_teacher_training_matches(cora, cora_pyg):
     dgl_model, pyg_model = twins("gcn", cora, seed=3)
     a = dgl_training.train_teacher(dgl_model, cora, max_epochs=6, patience=100, seed=3, show_progress=False)
@@ -150,26 +126,62 @@ def test_teacher_training_matches(cora, cora_pyg):
 
 @pytest.mark.parametrize("method,extra", [
     ("kd", {}),
+    ("ft", {"ft_grid": (0.5, 2.0)}),  # FT's grid search: two runs, the better on validation wins
     ("ltd", {"warmup": 2}),
+    ("ltd", {"warmup": 1, "kd_holdout": True, "meta_on": "val"}),
     ("ltd-s", {"warmup": 1, "meta_every": 3}),  # learns at epochs 1 and 4 only
 ])
 def test_distillation_trajectory_matches(method, extra, cora, cora_pyg, teacher_logits):
+    """The same seed, weights and settings give the DGL and the PyG student the same run, epoch by epoch."""
     config = dict(max_epochs=5, patience=100, alpha=0.01, beta=0.01, show_progress=False, **extra)  # k: the default
     dgl_model, pyg_model = twins("gcn", cora, seed=1)
-    a = dgl_distillers.Distiller(dgl_model, method, **config).fit(cora, teacher_logits, seed=5)
-    b = pyg_distiller.PyGDistiller(pyg_model, method, **config).fit(cora_pyg, teacher_logits, seed=5)
-    assert len(a.history) == len(b.history) == 5
+    a = Distiller(dgl_model, method, **config).fit(cora, teacher_logits, seed=5)
+    b = PyGDistiller(pyg_model, method, **config).fit(cora_pyg, teacher_logits, seed=5)
+    assert len(a.history) == len(b.history) == a.epochs == b.epochs == 5
     for x, y in zip(a.history, b.history):
-        assert x["loss"] == pytest.approx(y["loss"], rel=1e-4)
+        assert x["val_acc"] == y["val_acc"]
+        for key in ("loss", "val_loss"):
+            assert x[key] == pytest.approx(y[key], rel=1e-5)
         assert x["tau_mean"] == pytest.approx(y["tau_mean"], rel=1e-4)
+        assert x["tau_std"] == pytest.approx(y["tau_std"], rel=1e-3, abs=1e-6)
         assert (x["meta_grad_norm"] is None) == (y["meta_grad_norm"] is None)
         if x["meta_grad_norm"] is not None:
-            assert x["meta_grad_norm"] == pytest.approx(y["meta_grad_norm"], rel=2e-2)
-    if method != "kd":
+            assert x["meta_grad_norm"] == pytest.approx(y["meta_grad_norm"], rel=2e-3)
+    if method in ("ltd", "ltd-s"):
         assert any(h["meta_grad_norm"] for h in a.history)  # the temperatures did learn
         assert float(a.temperatures.std()) > 0
+    assert (a.best_epoch, a.val_acc, a.test_acc) == (b.best_epoch, b.val_acc, b.test_acc)
+    resolved = ("temperature", "resolved_temperature", "resolved_init_tau", "resolved_k", "meta_on", "calibrate_on")
+    assert {k: a.config.get(k) for k in resolved} == {k: b.config.get(k) for k in resolved}
+    if method == "ft":
+        assert [t["val_acc"] for t in a.config["ft_trials"]] == [t["val_acc"] for t in b.config["ft_trials"]]
     assert torch.allclose(a.temperatures, b.temperatures, rtol=1e-3, atol=1e-5)
-    assert close(a.logits, b.logits, rel=1e-3)
+    assert close(a.logits, b.logits, rel=1e-4)
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"edge_index": torch.zeros(3, 4, dtype=torch.long)}, "(2, E)"),
+    ({"edge_index": torch.tensor([[0, 1], [1, 5000]])}, "pass ids in [0, 2485)"),
+    ({"edge_index": torch.zeros(2, 4)}, "int64"),
+    ({"val_mask": None}, "data.val_mask"),
+    ({"distill_mask": None, "train_mask": None}, "train_mask"),
+    ({"y": torch.zeros(5, dtype=torch.long)}, "labels have shape (5,)"),
+])
+def test_bad_pyg_input_is_one_line_before_training(change, expected, cora_pyg, teacher_logits):
+    data = cora_pyg.clone()
+    for key, value in change.items():
+        data[key] = value
+    student = build_pyg("gcn", cora_pyg.x.shape[1], 7)
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    with pytest.raises(UserInputError) as err:
+        PyGDistiller(student, "ltd", max_epochs=2, show_progress=False).fit(data, teacher_logits)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+    assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
+
+
+def test_pyg_twin_refuses_minibatch_settings():
+    with pytest.raises(UserInputError, match="full-graph only"):
+        PyGDistiller(torch.nn.Linear(2, 2), "kd", fanouts=(10, 10))
 
 
 def test_pyg_modules_do_not_import_dgl():

@@ -1,13 +1,12 @@
-"""A PyTorch Geometric twin of ``dgl_ltd``: the same six models and the same distillation loop.
+"""A PyTorch Geometric twin of ``dgl_ltd``: the same six models, distilled by ``dgl_ltd``'s own loop.
 
-It exists to compare the two graph frameworks with everything else held fixed, so it reuses the
-framework-independent parts of ``dgl_ltd`` (``ops.tempered_kd_loss``, ``losses``, ``metagrad``,
-``temperature.TemperatureNet``), none of which imports DGL, and re-implements only what touches
-the graph: the models (PyG ``nn`` layers), the neighbourhood entropy (``torch_geometric.utils.scatter``)
-and the small helpers of ``dgl_ltd.training``/``dgl_ltd.distill`` whose modules import DGL
-(seeding, early stopping, accuracy, the calibrated temperature; ``tests/test_pyg_parity.py``
-checks them against the originals). Nothing here imports DGL, so a process that uses only this
-package measures PyG's own memory.
+It exists to compare the two graph frameworks with everything else held fixed, so it reuses every
+framework-independent part of ``dgl_ltd``, none of which imports DGL: the distillation package
+``dgl_ltd.distill`` (settings, input checks, step core, schedules, callbacks, full-graph loop),
+``losses``/``ops``, ``metagrad``, ``temperature``, ``training`` and ``metrics``. It re-implements only
+what touches the graph: the models (PyG ``nn`` layers), the neighbourhood entropy
+(``torch_geometric.utils.scatter``) and the distillation run's inputs (``(x, edge_index)``).
+Nothing here imports DGL, so a process that uses only this package measures PyG's own memory.
 
 Modules:
 
@@ -15,8 +14,8 @@ Modules:
 * :mod:`.models`: ``GCN``, ``GAT``, ``GraphSAGE``, ``APPNP``, ``SGC``, ``GCNII``, each ``forward(x, edge_index)``;
 * :mod:`.transfer`: copy a ``dgl_ltd.models`` model's weights into its PyG twin (same starting point);
 * :mod:`.entropy`: the teacher's neighbourhood entropy by scatter-mean;
-* :mod:`.training`: seeding, early stopping, accuracy and teacher training;
-* :mod:`.distiller`: :class:`~.distiller.PyGDistiller`, a step-for-step mirror of ``dgl_ltd.Distiller.fit``.
+* :mod:`.training`: teacher training on a PyG ``Data`` (``dgl_ltd.training``'s loop);
+* :mod:`.distiller`: :class:`~.distiller.PyGDistiller`, ``dgl_ltd.distill.Distiller`` on a PyG ``Data``.
 
 * :mod:`.worker`, :mod:`.report`: the two halves of ``benchmarks/pyg_vs_dgl.py`` (one timed run in a
   fresh process; the Markdown report).

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from dgl_ltd.metrics import accuracy, check_mask
-from dgl_ltd.training import EarlyStopping, TrainResult, evaluate, fit_classifier, set_seed
+from dgl_ltd.metrics import check_mask
+from dgl_ltd.training import TrainResult, fit_classifier, set_seed
 
-__all__ = ["EarlyStopping", "TrainResult", "accuracy", "check_mask", "evaluate", "set_seed", "train_teacher"]
+__all__ = ["train_teacher"]
 
 
 def train_teacher(model: nn.Module, data, lr: float = 0.01, weight_decay: float = 5e-4, max_epochs: int = 600,
