@@ -53,10 +53,33 @@ def _problem(seed=0, n=24, f=5, c=3):
     return g, feat, labels, teacher, distill_mask, temp_mask
 
 
+def _step_inputs(kind, student, g, feat, distill_mask, temp_mask):
+    """The distillation batch's rows and inputs, and the judging nodes' inputs: the whole graph, or
+    neighbour-sampled blocks (fixed once sampled) as the mini-batch loop builds them."""
+    if kind == "graph":
+        rows = torch.arange(g.num_nodes())
+        return rows, (g, feat), (g, feat), temp_mask
+    from dgl_ltd.models import sampling_graph
+
+    dgl.seed(0)
+    looped = sampling_graph(student, g)
+    sampler = dgl.dataloading.NeighborSampler([3, 3])
+    rows = torch.randperm(g.num_nodes(), generator=torch.Generator().manual_seed(3))[:14]
+    inputs, _, blocks = sampler.sample(looped, rows)
+    judges = temp_mask.nonzero().squeeze(-1)
+    meta_inputs, _, meta_blocks = sampler.sample(looped, judges)
+    return rows, (blocks, feat[inputs]), (meta_blocks, feat[meta_inputs]), judges
+
+
+CASES = [(model, "graph") for model in sorted(SMALL)] + [(model, "blocks") for model in ("gat", "gcn", "graphsage")]
+
+
 @pytest.mark.parametrize("holdout", [False, True])
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-@pytest.mark.parametrize("model", sorted(SMALL))
-def test_meta_gradient_matches_finite_difference(model, optimizer, holdout):
+@pytest.mark.parametrize("model,kind", CASES)
+def test_meta_gradient_matches_finite_difference(model, kind, optimizer, holdout):
+    from dgl_ltd.distill import Batch, DistillConfig, MetaBatch, StepCore
+
     torch.manual_seed(0)
     g, feat, labels, teacher, distill_mask, temp_mask = _problem()
     c = teacher.shape[1]
@@ -66,29 +89,32 @@ def test_meta_gradient_matches_finite_difference(model, optimizer, holdout):
         temp_net.out.weight.mul_(5.0)
     entropy = neighbourhood_entropy(g, teacher).double()
     reduction, lam = "mean", 0.7
-    distiller = Distiller(student, "ltd", optimizer=optimizer, alpha=0.05, reduction=reduction, lam=lam,
-                          fd_eps=1e-6, show_progress=False)  # float64: a small step, small truncation error
-    params = [p for p in student.parameters()]
-    names = [n for n, _ in student.named_parameters()]
-    opt = distiller._optimizer(params, 0.05, 5e-4)
+    cfg = DistillConfig(optimizer=optimizer, alpha=0.05, reduction=reduction, lam=lam, fd_eps=1e-6).validate()
+    temp_opt = torch.optim.SGD(temp_net.parameters(), lr=0.0)
+    core = StepCore(student, cfg, temp_net=temp_net, temp_opt=temp_opt)  # float64: small step, small truncation
+    params, opt = core.params, core.optimizer
     for _ in range(3):  # give the optimiser a non-trivial state
         opt.zero_grad()
         eval_loss(student(g, feat), labels, distill_mask).backward()
         opt.step()
     theta0 = copy.deepcopy(student.state_dict())
     opt_state = copy.deepcopy(opt.state_dict())
+    rows, inputs, meta_inputs, judges = _step_inputs(kind, student, g, feat, distill_mask, temp_mask)
     rng = capture_rng(feat.device)
-    kd_mask = ~temp_mask if holdout else None  # kd_holdout: no KD term on V_L^E
-    weight = kd_node_weight(g.num_nodes(), reduction, kd_mask)
+    kd_mask = ~temp_mask[rows] if holdout else None  # kd_holdout: no KD term on the judging nodes
+    batch = Batch(inputs, teacher[rows], labels[rows], distill_mask[rows], entropy[rows], kd_mask)
+    meta = MetaBatch(meta_inputs, labels[judges] if kind == "blocks" else labels,
+                     None if kind == "blocks" else temp_mask)
 
     def distill_step():
         student.load_state_dict(theta0)
         opt.load_state_dict(copy.deepcopy(opt_state))
         restore_rng(rng)
         student.train()
-        logits = student(g, feat)
-        tau = temp_net(logits, entropy)
-        loss = distill_loss(logits, teacher, tau.detach(), labels, distill_mask, lam, reduction, kd_mask)
+        logits = student(*inputs)
+        tau = temp_net(logits, batch.entropy)
+        loss = distill_loss(logits, batch.teacher, tau.detach(), batch.labels, batch.label_mask, lam, reduction,
+                            kd_mask)
         opt.zero_grad()
         loss.backward()
         old = [p.detach().clone() for p in params]
@@ -100,12 +126,12 @@ def test_meta_gradient_matches_finite_difference(model, optimizer, holdout):
             distill_step()
         student.eval()
         with torch.no_grad():
-            return float(eval_loss(student(g, feat), labels, temp_mask))
+            after = student(*meta_inputs)
+            return float(eval_loss(after, meta.labels, meta.mask if meta.mask is not None else
+                                   torch.ones_like(meta.labels, dtype=torch.bool)))
 
     tau, old = distill_step()
-    temp_opt = torch.optim.SGD(temp_net.parameters(), lr=0.0)
-    distiller._learn_temperatures(g, feat, labels, temp_mask, teacher, tau, weight, names, params, old, opt,
-                                  rng, temp_opt)
+    core._learn(batch, meta, tau, old, rng)
     phi = [p for p in temp_net.parameters()]
     analytic = torch.cat([p.grad.flatten() for p in phi])
     assert analytic.abs().max() > 0
@@ -138,10 +164,11 @@ def test_centred_meta_gradient_leaves_the_common_temperature_alone(center):
     student = build_model("gcn", feat.shape[1], c, **SMALL["gcn"]).double()
     temp_net = TemperatureNet(c, k=2.0, hidden=8, init_tau=0.7).double()
     entropy = neighbourhood_entropy(g, teacher).double()
-    distiller = Distiller(student, "ltd", alpha=0.05, meta_center=center, show_progress=False)
-    params = list(student.parameters())
-    names = [n for n, _ in student.named_parameters()]
-    opt = distiller._optimizer(params, 0.05, 5e-4)
+    from dgl_ltd.distill import Batch, DistillConfig, MetaBatch, StepCore
+
+    temp_opt = torch.optim.SGD(temp_net.parameters(), lr=0.0)
+    core = StepCore(student, DistillConfig(alpha=0.05, meta_center=center), temp_net=temp_net, temp_opt=temp_opt)
+    params, opt = core.params, core.optimizer
     rng = capture_rng(feat.device)
     logits = student(g, feat)
     tau = temp_net(logits, entropy)
@@ -150,9 +177,8 @@ def test_centred_meta_gradient_leaves_the_common_temperature_alone(center):
     distill_loss(logits, teacher, tau.detach(), labels, distill_mask, 0.7).backward()
     old = [p.detach().clone() for p in params]
     opt.step()
-    temp_opt = torch.optim.SGD(temp_net.parameters(), lr=0.0)
-    distiller._learn_temperatures(g, feat, labels, temp_mask, teacher, tau, kd_node_weight(g.num_nodes(), "mean"),
-                                  names, params, old, opt, rng, temp_opt)
+    core._learn(Batch((g, feat), teacher, labels, distill_mask, entropy), MetaBatch((g, feat), labels, temp_mask),
+                tau, old, rng)
     bias_grad = float(temp_net.out.bias.grad)
     scale = float(temp_net.out.weight.grad.norm())  # node-specific directions still learn
     assert scale > 0
