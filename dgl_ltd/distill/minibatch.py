@@ -14,10 +14,12 @@ Three samplers (``DistillConfig.sampler``):
 Computed once, globally: the neighbourhood entropy, the calibrated start temperature, the teacher
 logits table. Per batch: the step core on the seed nodes (KD over the seeds, the label loss over
 the seeds in V_L^D); on learning steps, g' from all judging nodes through their own freshly sampled
-blocks, the JVP through the batch's blocks with its dropout masks replayed.
+blocks, the JVP through the batch's blocks with its dropout masks replayed. DGL samples on one thread here, so that the same seed
+gives the same run.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import tempfile
 
@@ -41,6 +43,20 @@ class RowClassifier(nn.Module):
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         classify = getattr(self.student, "classify", None)
         return classify(rows) if classify is not None else self.student(rows)
+
+
+@contextlib.contextmanager
+def one_sampling_thread():
+    """Run DGL's sampling on one OpenMP thread: with several, which neighbours it draws for a seed
+    depends on the thread schedule, and the same seed would not give the same run."""
+    from dgl.utils.internal import get_num_threads, set_num_threads
+
+    previous = get_num_threads()
+    set_num_threads(1)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
 
 
 def _takes_rows(student: nn.Module) -> bool:
@@ -116,7 +132,8 @@ class MiniBatchRun:
         if self.kind == "cluster":
             order = torch.randperm(self.parts)
             per_batch = max(1, cfg.batch_size * self.parts // max(self.data.num_nodes, 1))
-            chunks = [self.cluster.sample(self.data.graph, ids).ndata["_ID"] for ids in order.split(per_batch)]
+            with one_sampling_thread():
+                chunks = [self.cluster.sample(self.data.graph, ids).ndata["_ID"] for ids in order.split(per_batch)]
         else:
             chunks = list(torch.randperm(self.data.num_nodes).split(cfg.batch_size))
         return chunks[:cfg.batches_per_epoch] if cfg.batches_per_epoch is not None else chunks
@@ -125,7 +142,8 @@ class MiniBatchRun:
         """The student's inputs whose output rows are ``nodes`` (in that order)."""
         data = self.data
         if self.kind == "neighbor":
-            input_nodes, output_nodes, blocks = (sampler or self.sampler).sample(self.graph, nodes)
+            with one_sampling_thread():
+                input_nodes, output_nodes, blocks = (sampler or self.sampler).sample(self.graph, nodes)
             return blocks, data.feat[input_nodes]
         if self.kind == "node":
             return (self.table[nodes],)
