@@ -1,21 +1,24 @@
 """The dgl-ltd command: train teachers, score logits files, distill (LTD, LTD-S, FT, KD).
 
-Every sub-command takes ``--data-dir``, ``--protocol``, ``--json`` (one JSON object with the figures
-as the last stdout line) and ``--quiet`` (no progress bars). Bad input prints one line naming the
-problem and the fix on stderr and exits with code 2.
+Every sub-command takes ``--data-dir``, ``--protocol``, ``--split`` and ``--json`` (one JSON object
+with the figures as the last stdout line); those that train take ``--quiet`` (no progress bars) and
+``--device``. Bad input prints one line naming the problem and the fix on stderr and exits with
+code 2, before any work; Ctrl-C prints one line and exits with code 130.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import UserInputError
 
 DEFAULT_DATASET = "cora"
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def parse_seeds(text: str) -> list:
@@ -41,13 +44,34 @@ def _seed(text: str) -> int:
     return seeds[0]
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _temperature(text: str):
+    """argparse type of ``--temperature``: a finite number other than 0, or ``auto`` (tuned on the validation nodes)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value == 0:
+        raise argparse.ArgumentTypeError(f"temperature must be a finite number other than 0, or 'auto', got {text!r}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser, trains: bool = True) -> None:
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default: the built-in cora)")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $DGL_LTD_DATA; none: built-in cora only)")
-    parser.add_argument("--protocol", choices=("ltd", "random"), default="ltd", help="split protocol (default: ltd)")
+    parser.add_argument("--protocol", choices=("ltd", "random"), default="ltd",
+                        help="ltd: the paper's split; random: the same per-class counts drawn with --split-seed "
+                             "(default: ltd)")
     parser.add_argument("--split-seed", type=_seed, default=None, help="split seed for --protocol random (default: 0)")
+    parser.add_argument("--split", choices=("protocol", "public"), default="protocol",
+                        help="protocol: the split of --protocol; public: the train/val/test masks of DGL's own "
+                             "dataset class (cora, citeseer, pubmed), graph as DGL ships it (default: protocol)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the figures last")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    if trains:
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                            help="where to train (default: cuda when torch and DGL can use a GPU, else cpu)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,26 +83,30 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dgl-ltd", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version of dgl_ltd and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     teacher = sub.add_parser("teacher", help="train teacher models (Adam, early stopping on validation)")
     _common(teacher)
-    teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii")
+    teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii (default: gcn)")
     teacher.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated seeds (default: 0)")
     teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.txt) and weights (.pt)")
-    teacher.add_argument("--max-epochs", type=int, default=600, help="default: 600")
+    teacher.add_argument("--max-epochs", type=int, default=600, help="training epochs at most (default: 600)")
     teacher.add_argument("--patience", type=int, default=50, help="early-stopping patience (default: 50)")
     teacher.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model)")
-    teacher.add_argument("--weight-decay", type=float, default=None, help="default: per model")
+    teacher.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default: per model)")
 
     evaluate = sub.add_parser("eval-logits", help="score an N x C logits file on the test mask")
-    _common(evaluate)
+    _common(evaluate, trains=False)
     evaluate.add_argument("--logits", required=True, help="logits file (text rows, .npy or .pt)")
 
     distill = sub.add_parser("distill", help="distill a teacher's logits into a student (--model)")
     _common(distill)
-    distill.add_argument("--model", default="gcn", help="student (and teacher) architecture")
-    distill.add_argument("--method", choices=("ltd", "ltd-s", "ft", "kd"), default="ltd")
+    distill.add_argument("--model", default="gcn", help="student (and teacher) architecture (default: gcn)")
+    distill.add_argument("--method", choices=("ltd", "ltd-s", "ft", "kd"), default="ltd",
+                         help="ltd: learned node-specific temperatures; ltd-s: its scalable variant; ft: one global "
+                              "temperature; kd: temperature 1 (default: ltd)")
     source = distill.add_mutually_exclusive_group()
     source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
     source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
@@ -86,25 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--settings", choices=("tuned", "paper"), default="tuned",
                          help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
     for flag, kind, text in (
-            ("lam", float, "weight of the label loss on V_L^D"),
-            ("temperature", float, "FT's global temperature"),
-            ("k", float, "LTD's temperature range: tau in (-0.2k, 0.8k)"),
-            ("alpha", float, "student learning rate"),
-            ("beta", float, "temperature-network learning rate (LTD, LTD-S)"),
-            ("init-tau", float, "start temperature of every node (LTD, LTD-S; default: calibrated)"),
-            ("warmup", int, "epochs before the temperatures learn"),
-            ("max-epochs", int, "student epochs at most"),
-            ("patience", int, "student early-stopping patience"),
-            ("meta-every", int, "LTD-S: epochs between temperature updates")):
-        distill.add_argument(f"--{flag}", type=kind, default=None, help=f"{text} (default: from --settings)")
-    distill.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
-    distill.add_argument("--reduction", choices=("mean", "sum"), default=None)
+            ("lam", float, "weight of the label loss on V_L^D (default: from --settings)"),
+            ("temperature", _temperature, "FT's global temperature, > 0, or 'auto' to tune it on the validation "
+                                          "nodes (default: from --settings)"),
+            ("k", float, "LTD's temperature range: tau in (-0.2k, 0.8k) (default: from --settings)"),
+            ("alpha", float, "student learning rate (default: from --settings)"),
+            ("beta", float, "temperature-network learning rate (LTD, LTD-S) (default: from --settings)"),
+            ("init-tau", float, "start temperature of every node (LTD, LTD-S) (default: from --settings; tuned: "
+                                "calibrated on the teacher, paper: random)"),
+            ("warmup", int, "epochs before the temperatures learn (default: from --settings)"),
+            ("max-epochs", int, "student epochs at most (default: from --settings)"),
+            ("patience", int, "student early-stopping patience (default: from --settings)"),
+            ("meta-every", int, "LTD-S: epochs between temperature updates (default: from --settings)")):
+        distill.add_argument(f"--{flag}", type=kind, default=None, help=text)
+    distill.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
+                         help="student (and temperature-network) optimiser (default: from --settings; tuned: adam, "
+                              "paper: sgd)")
+    distill.add_argument("--reduction", choices=("mean", "sum"), default=None,
+                         help="average or sum the losses over nodes (default: from --settings; tuned: mean, "
+                              "paper: sum)")
     distill.add_argument("--calibrate-on", choices=("temp", "val"), default=None,
-                         help="labelled nodes that fit LTD's start temperature (default: temp = V_L^E)")
+                         help="labelled nodes that fit LTD's start temperature (default: temp = V_L^E; val on a graph "
+                              "without temp_mask, such as --split public)")
     distill.add_argument("--kd-holdout", action="store_true", default=None,
                          help="leave the nodes that judge the temperatures out of the KD term (LTD, LTD-S)")
     distill.add_argument("--meta-on", choices=("temp", "val"), default=None,
-                         help="labelled nodes whose loss the temperatures learn to lower (default: temp = V_L^E)")
+                         help="labelled nodes whose loss the temperatures learn to lower (default: temp = V_L^E; val on a "
+                              "graph without temp_mask, such as --split public)")
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
     distill.add_argument("--report", default=None, metavar="DIR",
                          help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")
@@ -125,13 +161,27 @@ def _summary(accs: list, extra: dict) -> dict:
     return out
 
 
-def _graph(args):
+def _graph(args, device=None):
+    """The graph of --dataset with the masks of --protocol/--split, on ``device`` (default: the CPU)."""
     from .data import load_dataset
 
     if args.split_seed is not None and args.protocol != "random":
         raise UserInputError("--split-seed applies only to --protocol random (the paper's protocol has one fixed "
                              "split); drop it or add --protocol random")
-    return load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed or 0)
+    source = "dgl" if args.split == "public" else "npz"  # only DGL's classes ship a public split
+    graph = load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed or 0, source, args.split)
+    return graph if device is None else graph.to(device)
+
+
+def paper_train_overlap(graph) -> int:
+    """How many test nodes of ``graph``'s split are training nodes (V_L^D | V_L^E) of the paper's ``ltd`` split.
+
+    ``graph`` must be a graph of the npz source (any protocol), whose nodes are those of the paper's split.
+    """
+    from .data import split_masks
+
+    paper_train = split_masks(graph.ndata["label"].cpu().numpy(), 0)["train_mask"]
+    return int((paper_train & graph.ndata["test_mask"].cpu()).sum())
 
 
 def cmd_eval_logits(args) -> dict:
@@ -140,15 +190,22 @@ def cmd_eval_logits(args) -> dict:
     graph = _graph(args)
     logits = load_logits(args.logits, graph)
     nd = graph.ndata
-    return {"test_acc": round(accuracy(logits, nd["label"], nd["test_mask"]), DIGITS),
-            "val_acc": round(accuracy(logits, nd["label"], nd["val_mask"]), DIGITS)}
+    result = {"test_acc": round(accuracy(logits, nd["label"], nd["test_mask"]), DIGITS),
+              "val_acc": round(accuracy(logits, nd["label"], nd["val_mask"]), DIGITS)}
+    if args.protocol == "random":
+        overlap = paper_train_overlap(graph)
+        result["train_overlap"] = overlap
+        if overlap:
+            print(f"dgl-ltd: warning: {overlap} of this split's {int(nd['test_mask'].sum())} test nodes are training "
+                  f"nodes (V_L^D and V_L^E) of --protocol ltd, where the paper's teachers and any teacher trained "
+                  f"with --protocol ltd learned; the test accuracy of such a teacher's logits is inflated: score them "
+                  f"with --protocol ltd", file=sys.stderr)
+    return result
 
 
 def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = None, max_epochs: int = 600,
               patience: int = 50):
-    import torch
-    import numpy as np
-
+    from .files import save_text, save_torch
     from .models import build_teacher, canonical_model_name
     from .training import TEACHER_DEFAULTS, set_seed, train_teacher
 
@@ -162,21 +219,25 @@ def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = N
     for seed in seeds:
         set_seed(seed)
         model = build_teacher(name, graph.ndata["feat"].shape[1], int(graph.ndata["label"].max()) + 1)
-        res = train_teacher(model, graph, seed=seed, show_progress=not args.quiet,
+        res = train_teacher(model.to(graph.device), graph, seed=seed, show_progress=not args.quiet,
                             max_epochs=max_epochs, patience=patience, **opts)
         if out_dir:
             path = Path(out_dir)
             path.mkdir(parents=True, exist_ok=True)
-            np.savetxt(path / f"{name}_seed{seed}.txt", res.logits.numpy(), fmt="%.6f", delimiter="\t")
-            torch.save(res.model.state_dict(), path / f"{name}_seed{seed}.pt")
+            save_text(path / f"{name}_seed{seed}.txt", res.logits.cpu().numpy(), fmt="%.6f", delimiter="\t")
+            weights = {key: value.cpu() for key, value in res.model.state_dict().items()}  # loadable without a GPU
+            save_torch(weights, path / f"{name}_seed{seed}.pt")
         results.append(res)
     return results
 
 
 def cmd_teacher(args) -> dict:
-    graph = _graph(args)
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UserInputError(f"--out {args.out!r} is a file; give a folder (it is created if missing)")
+    from .devices import resolve_device
+    from .files import check_output_folder
+
+    if args.out:
+        check_output_folder(args.out, "--out")
+    graph = _graph(args, resolve_device(args.device))
     results = _teachers(args, graph, args.model, args.seeds, args.out, args.max_epochs, args.patience)
     for seed, res in zip(args.seeds, results):
         if not args.json:
@@ -185,7 +246,8 @@ def cmd_teacher(args) -> dict:
     from .models import canonical_model_name
 
     return _summary([r.test_acc for r in results], {"model": canonical_model_name(args.model),
-                                                     "dataset": canonical_name(args.dataset)})
+                                                     "dataset": canonical_name(args.dataset),
+                                                     "device": graph.device.type})
 
 
 def _teacher_logits(args, graph, model: str):
@@ -193,23 +255,25 @@ def _teacher_logits(args, graph, model: str):
     from .hparams import teacher_logits_path
 
     if args.teacher_logits:
-        return load_logits(args.teacher_logits, graph), args.teacher_logits
+        return load_logits(args.teacher_logits, graph).to(graph.device), args.teacher_logits
     if args.teacher_model:
         res = _teachers(args, graph, args.teacher_model, [0])[0]
         return res.logits, f"trained {args.teacher_model} (seed 0, test_acc {res.test_acc:.4f})"
     data_dir = resolve_data_dir(args.data_dir)
     dataset = canonical_name(args.dataset)
-    if data_dir is not None and args.protocol == "ltd":
+    if data_dir is not None and args.protocol == "ltd" and args.split == "protocol":
         path = teacher_logits_path(data_dir, dataset, model)
         if path.is_file():
-            return load_logits(path, graph), str(path)
+            return load_logits(path, graph).to(graph.device), str(path)
     res = _teachers(args, graph, model, [0])[0]
     return res.logits, f"trained {model} (seed 0, test_acc {res.test_acc:.4f})"
 
 
 def cmd_distill(args) -> dict:
     from .data import accuracy, canonical_name
+    from .devices import resolve_device
     from .distill import DistillConfig, Distiller
+    from .files import check_output_file
     from .settings import paper_config, tuned_config
     from .models import build_model, canonical_model_name
     from .training import set_seed
@@ -217,17 +281,13 @@ def cmd_distill(args) -> dict:
     model = canonical_model_name(args.model)
     dataset = canonical_name(args.dataset)
     _check_method_flags(args)
-    names_a_folder = args.save_temperatures and args.save_temperatures.endswith(("/", os.sep))
-    if args.save_temperatures and (Path(args.save_temperatures).is_dir() or names_a_folder):
-        raise UserInputError(f"--save-temperatures {args.save_temperatures!r} is a folder; give a file name in it")
-    if args.save_temperatures and not Path(args.save_temperatures).resolve().parent.is_dir():
-        raise UserInputError(f"--save-temperatures: the folder of {args.save_temperatures!r} does not exist; "
-                             f"create it first")
+    if args.save_temperatures:
+        check_output_file(args.save_temperatures, "--save-temperatures")
     if args.report:
         from .report import check_report_dir
 
         check_report_dir(args.report)
-    graph = _graph(args)
+    graph = _graph(args, resolve_device(args.device))
     if args.settings == "paper":
         config = paper_config(model, dataset, args.method)
     else:
@@ -245,7 +305,7 @@ def cmd_distill(args) -> dict:
     accs, per_epoch, results = [], [], []
     for seed in args.seeds:
         set_seed(seed)
-        student = build_model(model, nd["feat"].shape[1], teacher.shape[1])
+        student = build_model(model, nd["feat"].shape[1], teacher.shape[1]).to(graph.device)
         res = Distiller(student, args.method, **config).fit(graph, teacher, seed=seed)
         accs.append(res.test_acc)
         per_epoch.append(res.seconds_per_epoch)
@@ -254,7 +314,7 @@ def cmd_distill(args) -> dict:
             print(f"seed {seed}: test_acc {res.test_acc:.4f} (teacher {teacher_acc:.4f}) val_acc {res.val_acc:.4f} "
                   f"epochs {res.epochs} tau mean {float(res.temperatures.mean()):.3f}")
     if args.save_temperatures:
-        results[0].save_temperatures(args.save_temperatures)
+        results[0].save_temperatures(args.save_temperatures)  # whole or not at all (dgl_ltd.files.atomic_write)
     if args.report:
         from .report import write_report
 
@@ -265,7 +325,7 @@ def cmd_distill(args) -> dict:
     extra = {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
              "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6),
              "settings": args.settings, "optimizer": used["optimizer"], "reduction": used["reduction"],
-             "alpha": used["alpha"], "lam": used["lam"]}
+             "alpha": used["alpha"], "lam": used["lam"], "device": graph.device.type}
     if "resolved_init_tau" in used:  # LTD, LTD-S: where the temperatures started, and what judged them
         start = used["resolved_init_tau"]  # None: the paper's random start
         extra["start_temperature"] = None if start is None else round(float(start), 6)
@@ -289,6 +349,9 @@ def _check_method_flags(args) -> None:
             flag = "--" + key.replace("_", "-")
             raise UserInputError(f"{flag} does not apply to --method {args.method} (only to {', '.join(methods)}); "
                                  f"drop it")
+    if args.method == "ft" and isinstance(args.temperature, float) and args.temperature < 0:
+        raise UserInputError(f"--temperature must be > 0 for --method ft (a negative one inverts the teacher's class "
+                             f"ranking), got {args.temperature}; give a positive temperature or 'auto'")
     if args.calibrate_on is not None and args.init_tau is not None:
         raise UserInputError("--calibrate-on picks where the calibrated start is fitted, but --init-tau sets the start; "
                              "drop one of them")
@@ -301,15 +364,23 @@ COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": c
 
 
 def main(argv: list | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code.
+
+    0 on success; 2 for bad input (one line on stderr, before any work) and for a diverged run;
+    130 when interrupted (Ctrl-C), with one line instead of a traceback.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed in one line
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     try:
         result = COMMANDS[args.command](args)
-    except UserInputError as exc:
+    except (UserInputError, ImportError, FloatingPointError) as exc:  # bad input; a wrong DGL/torch; a diverged run
         print(f"dgl-ltd: error: {exc}", file=sys.stderr)
-        return 2
-    except (ImportError, FloatingPointError) as exc:  # a missing or wrong DGL/torch; a diverged run
-        print(f"dgl-ltd: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("dgl-ltd: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(result))
     else:
