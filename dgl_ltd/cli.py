@@ -7,146 +7,16 @@ code 2, before any work; Ctrl-C prints one line and exits with code 130.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
 
-from . import __version__
+from .cli_args import build_parser, parse_seeds  # noqa: F401  (parse_seeds: used by the benchmark scripts)
 from .errors import UserInputError
 
-DEFAULT_DATASET = "cora"
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
-
-
-def parse_seeds(text: str) -> list:
-    """argparse type: comma-separated seeds in [0, MAX_SEED] (also used by the benchmark scripts)."""
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
-    if not seeds:
-        raise argparse.ArgumentTypeError("give at least one seed, e.g. --seeds 0,1,2")
-    from .metrics import MAX_SEED
-
-    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
-    if bad:
-        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {MAX_SEED}], got {bad[0]}")
-    return seeds
-
-
-def _seed(text: str) -> int:
-    seeds = parse_seeds(text)
-    if len(seeds) != 1:
-        raise argparse.ArgumentTypeError(f"give one seed, got {text!r}")
-    return seeds[0]
-
-
-def _temperature(text: str):
-    """argparse type of ``--temperature``: a finite number other than 0, or ``auto`` (tuned on the validation nodes)."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value == 0:
-        raise argparse.ArgumentTypeError(f"temperature must be a finite number other than 0, or 'auto', got {text!r}")
-    return value
-
-
-def _common(parser: argparse.ArgumentParser, trains: bool = True) -> None:
-    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default: the built-in cora)")
-    parser.add_argument("--data-dir", default=None, help="data folder (default: $DGL_LTD_DATA; none: built-in cora only)")
-    parser.add_argument("--protocol", choices=("ltd", "random"), default="ltd",
-                        help="ltd: the paper's split; random: the same per-class counts drawn with --split-seed "
-                             "(default: ltd)")
-    parser.add_argument("--split-seed", type=_seed, default=None, help="split seed for --protocol random (default: 0)")
-    parser.add_argument("--split", choices=("protocol", "public"), default="protocol",
-                        help="protocol: the split of --protocol; public: the train/val/test masks of DGL's own "
-                             "dataset class (cora, citeseer, pubmed), graph as DGL ships it (default: protocol)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the figures last")
-    if trains:
-        parser.add_argument("--quiet", action="store_true", help="no progress bars")
-        parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
-                            help="where to train (default: cuda when torch and DGL can use a GPU, else cpu)")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage block), like every other error of the CLI."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dgl-ltd", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
-                        help="print the version of dgl_ltd and exit")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    teacher = sub.add_parser("teacher", help="train teacher models (Adam, early stopping on validation)")
-    _common(teacher)
-    teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii (default: gcn)")
-    teacher.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated seeds (default: 0)")
-    teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.txt) and weights (.pt)")
-    teacher.add_argument("--max-epochs", type=int, default=600, help="training epochs at most (default: 600)")
-    teacher.add_argument("--patience", type=int, default=50, help="early-stopping patience (default: 50)")
-    teacher.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model)")
-    teacher.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default: per model)")
-
-    evaluate = sub.add_parser("eval-logits", help="score an N x C logits file on the test mask")
-    _common(evaluate, trains=False)
-    evaluate.add_argument("--logits", required=True, help="logits file (text rows, .npy or .pt)")
-
-    distill = sub.add_parser("distill", help="distill a teacher's logits into a student (--model)")
-    _common(distill)
-    distill.add_argument("--model", default="gcn", help="student (and teacher) architecture (default: gcn)")
-    distill.add_argument("--method", choices=("ltd", "ltd-s", "ft", "kd"), default="ltd",
-                         help="ltd: learned node-specific temperatures; ltd-s: its scalable variant; ft: one global "
-                              "temperature; kd: temperature 1 (default: ltd)")
-    source = distill.add_mutually_exclusive_group()
-    source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
-    source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
-    distill.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated student seeds (default: 0)")
-    distill.add_argument("--settings", choices=("tuned", "paper"), default="tuned",
-                         help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
-    for flag, kind, text in (
-            ("lam", float, "weight of the label loss on V_L^D (default: from --settings)"),
-            ("temperature", _temperature, "FT's global temperature, > 0, or 'auto' to tune it on the validation "
-                                          "nodes (default: from --settings)"),
-            ("k", float, "LTD's temperature range: tau in (-0.2k, 0.8k) (default: from --settings)"),
-            ("alpha", float, "student learning rate (default: from --settings)"),
-            ("beta", float, "temperature-network learning rate (LTD, LTD-S) (default: from --settings)"),
-            ("init-tau", float, "start temperature of every node (LTD, LTD-S) (default: from --settings; tuned: "
-                                "calibrated on the teacher, paper: random)"),
-            ("warmup", int, "epochs before the temperatures learn (default: from --settings)"),
-            ("max-epochs", int, "student epochs at most (default: from --settings)"),
-            ("patience", int, "student early-stopping patience (default: from --settings)"),
-            ("meta-every", int, "LTD-S: epochs between temperature updates (default: from --settings)")):
-        distill.add_argument(f"--{flag}", type=kind, default=None, help=text)
-    distill.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
-                         help="student (and temperature-network) optimiser (default: from --settings; tuned: adam, "
-                              "paper: sgd)")
-    distill.add_argument("--reduction", choices=("mean", "sum"), default=None,
-                         help="average or sum the losses over nodes (default: from --settings; tuned: mean, "
-                              "paper: sum)")
-    distill.add_argument("--calibrate-on", choices=("temp", "val"), default=None,
-                         help="labelled nodes that fit LTD's start temperature (default: temp = V_L^E; val on a graph "
-                              "without temp_mask, such as --split public)")
-    distill.add_argument("--kd-holdout", action="store_true", default=None,
-                         help="leave the nodes that judge the temperatures out of the KD term (LTD, LTD-S)")
-    distill.add_argument("--meta-on", choices=("temp", "val"), default=None,
-                         help="labelled nodes whose loss the temperatures learn to lower (default: temp = V_L^E; val on a "
-                              "graph without temp_mask, such as --split public)")
-    distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
-    distill.add_argument("--report", default=None, metavar="DIR",
-                         help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")
-    return parser
-
-
 DIGITS = 4  # accuracies are printed as the paper prints them
 
 
@@ -272,9 +142,8 @@ def _teacher_logits(args, graph, model: str):
 def cmd_distill(args) -> dict:
     from .data import accuracy, canonical_name
     from .devices import resolve_device
-    from .distill import DistillConfig, Distiller
+    from .distill import Distiller
     from .files import check_output_file
-    from .settings import paper_config, tuned_config
     from .models import build_model, canonical_model_name
     from .training import set_seed
 
@@ -288,17 +157,7 @@ def cmd_distill(args) -> dict:
 
         check_report_dir(args.report)
     graph = _graph(args, resolve_device(args.device))
-    if args.settings == "paper":
-        config = paper_config(model, dataset, args.method)
-    else:
-        config = tuned_config(model, dataset, args.method, graph)
-    for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
-                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on"):
-        value = getattr(args, key)
-        if value is not None:
-            config[key] = value
-    config["show_progress"] = not args.quiet
-    DistillConfig(method=args.method, **config).validate()  # bad settings fail before any teacher trains
+    config = _distill_config(args, model, dataset, graph)
     teacher, source = _teacher_logits(args, graph, model)
     nd = graph.ndata
     teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
@@ -321,16 +180,41 @@ def cmd_distill(args) -> dict:
         write_report(results, args.report, graph, teacher, teacher_test_acc=teacher_acc, seeds=args.seeds,
                      run_info={"dataset": dataset, "model": model, "method": args.method, "settings": args.settings,
                                "teacher": source})
-    used = results[0].config
     extra = {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
              "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6),
-             "settings": args.settings, "optimizer": used["optimizer"], "reduction": used["reduction"],
-             "alpha": used["alpha"], "lam": used["lam"], "device": graph.device.type}
+             "settings": args.settings, "device": graph.device.type}
+    return _summary(accs, {**extra, **_settings_used(results[0].config, args.method)})
+
+
+def _distill_config(args, model: str, dataset: str, graph) -> dict:
+    """The --settings cell with the flags given on top, validated before any teacher trains."""
+    from .distill import DistillConfig
+    from .settings import paper_config, tuned_config
+
+    if args.settings == "paper":
+        config = paper_config(model, dataset, args.method)
+    else:
+        config = tuned_config(model, dataset, args.method, graph)
+    for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
+                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on"):
+        value = getattr(args, key)
+        if value is not None:
+            config[key] = value
+    config["show_progress"] = not args.quiet
+    DistillConfig(method=args.method, **config).validate()
+    return config
+
+
+def _settings_used(used: dict, method: str) -> dict:
+    """The settings a run used, from its result's config, for the summary line."""
+    out = {"optimizer": used["optimizer"], "reduction": used["reduction"], "alpha": used["alpha"], "lam": used["lam"]}
+    if method == "ft":  # the temperature FT used ('auto': the best of its grid on the validation nodes)
+        out["temperature"] = used.get("resolved_temperature", used.get("temperature"))
     if "resolved_init_tau" in used:  # LTD, LTD-S: where the temperatures started, and what judged them
         start = used["resolved_init_tau"]  # None: the paper's random start
-        extra["start_temperature"] = None if start is None else round(float(start), 6)
-        extra.update(meta_on=used["meta_on"], kd_holdout=used["kd_holdout"])
-    return _summary(accs, extra)
+        out["start_temperature"] = None if start is None else round(float(start), 6)
+        out.update(meta_on=used["meta_on"], kd_holdout=used["kd_holdout"])
+    return out
 
 
 # distill flags that only some methods read (every other flag applies to all four)
@@ -349,9 +233,6 @@ def _check_method_flags(args) -> None:
             flag = "--" + key.replace("_", "-")
             raise UserInputError(f"{flag} does not apply to --method {args.method} (only to {', '.join(methods)}); "
                                  f"drop it")
-    if args.method == "ft" and isinstance(args.temperature, float) and args.temperature < 0:
-        raise UserInputError(f"--temperature must be > 0 for --method ft (a negative one inverts the teacher's class "
-                             f"ranking), got {args.temperature}; give a positive temperature or 'auto'")
     if args.calibrate_on is not None and args.init_tau is not None:
         raise UserInputError("--calibrate-on picks where the calibrated start is fitted, but --init-tau sets the start; "
                              "drop one of them")

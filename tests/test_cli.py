@@ -11,6 +11,7 @@ pytest.importorskip("dgl")
 
 import dgl_ltd
 from dgl_ltd.cli import build_parser, main
+from dgl_ltd.distill import DistillConfig
 
 
 def run_cli(capsys, *argv):
@@ -107,7 +108,7 @@ def test_distill_paper_settings_random_start(capsys):
     (["distill", "--method", "kd", "--alpha", "-1", "--teacher-model", "sgc", "--quiet"], "alpha must be > 0"),
     (["distill", "--method", "kd", "--settings", "paper", "--model", "gcnii"], "use this package's settings"),
     (["distill", "--method", "kd", "--model", "sgc", "--alpha", "1e20", "--reduction", "sum", "--optimizer", "sgd",
-      "--max-epochs", "5", "--quiet"], "lower alpha (--alpha)"),
+      "--max-epochs", "5", "--quiet"], "learning rate alpha=1e+20 (--alpha)"),
     (["distill", "--save-temperatures", "/definitely/not/here/t.txt", "--quiet"], "does not exist; create it first"),
     (["teacher", "--model", "sgc", "--lr", "-1", "--quiet"], "learning rate must be a finite number > 0, got -1.0"),
     (["teacher", "--model", "sgc", "--lr", "nan", "--quiet"], "learning rate must be a finite number > 0"),
@@ -128,7 +129,7 @@ def test_distill_paper_settings_random_start(capsys):
     (["distill", "--save-temperatures", "/proc/x", "--quiet"], "cannot write in folder '/proc'"),
     (["teacher", "--out", "/proc/x", "--quiet"], "cannot write in folder '/proc'"),
     (["distill", "--method", "ft", "--temperature", "-2", "--teacher-model", "sgc", "--model", "sgc",
-      "--max-epochs", "1", "--quiet"], "--temperature must be > 0 for --method ft"),
+      "--max-epochs", "1", "--quiet"], "temperature must be > 0"),
     (["distill", "--method", "ft", "--temperature", "0"], "temperature must be a finite number other than 0"),
     (["eval-logits", "--logits", "x.txt", "--quiet"], "unrecognized arguments: --quiet"),
     (["teacher", "--split", "public", "--dataset", "amazon-photo"], "draw a split with --protocol random"),
@@ -275,3 +276,9 @@ def test_public_split_trains_and_scores_on_dgls_masks(capsys, tmp_path, data_dir
     assert round(accuracy(logits, public.ndata["label"], public.ndata["test_mask"]), 4) == teacher_acc
     code, out, _ = run_cli(capsys, "eval-logits", "--logits", str(tmp_path / "sgc_seed0.txt"), *common)
     assert code == 0 and last_json(out)["test_acc"] == teacher_acc
+    # distilling on DGL's masks alone (no V_L^D / V_L^E), FT's temperature tuned on its validation nodes
+    code, out, err = run_cli(capsys, "distill", "--method", "ft", "--temperature", "auto", "--model", "sgc",
+                             "--teacher-logits", str(tmp_path / "sgc_seed0.txt"), "--max-epochs", "3", "--quiet",
+                             *common)
+    assert code == 0, err
+    assert last_json(out)["teacher_test_acc"] == teacher_acc and last_json(out)["temperature"] in DistillConfig().ft_grid
