@@ -22,7 +22,7 @@ _LAZY = {
     "tempered_kd_loss": "ops",
 }
 _SUBMODULES = ("data", "models", "training", "entropy", "temperature", "losses", "distill", "settings", "ops", "cli",
-               "hparams", "metagrad", "metrics")
+               "cli_args", "devices", "files", "hparams", "metagrad", "metrics")
 
 __all__ = sorted(_LAZY) + ["__version__"]
 

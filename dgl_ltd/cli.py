@@ -1,116 +1,22 @@
 """The dgl-ltd command: train teachers, score logits files, distill (LTD, LTD-S, FT, KD).
 
-Every sub-command takes ``--data-dir``, ``--protocol``, ``--json`` (one JSON object with the figures
-as the last stdout line) and ``--quiet`` (no progress bars). Bad input prints one line naming the
-problem and the fix on stderr and exits with code 2.
+Every sub-command takes ``--data-dir``, ``--protocol``, ``--split`` and ``--json`` (one JSON object
+with the figures as the last stdout line); those that train take ``--quiet`` (no progress bars) and
+``--device``. Bad input prints one line naming the problem and the fix on stderr and exits with
+code 2, before any work; Ctrl-C prints one line and exits with code 130.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
+from .cli_args import build_parser, parse_seeds  # noqa: F401  (parse_seeds: used by the benchmark scripts)
 from .errors import UserInputError
 
-DEFAULT_DATASET = "cora"
-
-
-def parse_seeds(text: str) -> list:
-    """argparse type: comma-separated seeds in [0, MAX_SEED] (also used by the benchmark scripts)."""
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
-    if not seeds:
-        raise argparse.ArgumentTypeError("give at least one seed, e.g. --seeds 0,1,2")
-    from .metrics import MAX_SEED
-
-    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
-    if bad:
-        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {MAX_SEED}], got {bad[0]}")
-    return seeds
-
-
-def _seed(text: str) -> int:
-    seeds = parse_seeds(text)
-    if len(seeds) != 1:
-        raise argparse.ArgumentTypeError(f"give one seed, got {text!r}")
-    return seeds[0]
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default: the built-in cora)")
-    parser.add_argument("--data-dir", default=None, help="data folder (default: $DGL_LTD_DATA; none: built-in cora only)")
-    parser.add_argument("--protocol", choices=("ltd", "random"), default="ltd", help="split protocol (default: ltd)")
-    parser.add_argument("--split-seed", type=_seed, default=None, help="split seed for --protocol random (default: 0)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the figures last")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage block), like every other error of the CLI."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dgl-ltd", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    teacher = sub.add_parser("teacher", help="train teacher models (Adam, early stopping on validation)")
-    _common(teacher)
-    teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii")
-    teacher.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated seeds (default: 0)")
-    teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.txt) and weights (.pt)")
-    teacher.add_argument("--max-epochs", type=int, default=600, help="default: 600")
-    teacher.add_argument("--patience", type=int, default=50, help="early-stopping patience (default: 50)")
-    teacher.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model)")
-    teacher.add_argument("--weight-decay", type=float, default=None, help="default: per model")
-
-    evaluate = sub.add_parser("eval-logits", help="score an N x C logits file on the test mask")
-    _common(evaluate)
-    evaluate.add_argument("--logits", required=True, help="logits file (text rows, .npy or .pt)")
-
-    distill = sub.add_parser("distill", help="distill a teacher's logits into a student (--model)")
-    _common(distill)
-    distill.add_argument("--model", default="gcn", help="student (and teacher) architecture")
-    distill.add_argument("--method", choices=("ltd", "ltd-s", "ft", "kd"), default="ltd")
-    source = distill.add_mutually_exclusive_group()
-    source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
-    source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
-    distill.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated student seeds (default: 0)")
-    distill.add_argument("--settings", choices=("tuned", "paper"), default="tuned",
-                         help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
-    for flag, kind, text in (
-            ("lam", float, "weight of the label loss on V_L^D"),
-            ("temperature", float, "FT's global temperature"),
-            ("k", float, "LTD's temperature range: tau in (-0.2k, 0.8k)"),
-            ("alpha", float, "student learning rate"),
-            ("beta", float, "temperature-network learning rate (LTD, LTD-S)"),
-            ("init-tau", float, "start temperature of every node (LTD, LTD-S; default: calibrated)"),
-            ("warmup", int, "epochs before the temperatures learn"),
-            ("max-epochs", int, "student epochs at most"),
-            ("patience", int, "student early-stopping patience"),
-            ("meta-every", int, "LTD-S: epochs between temperature updates")):
-        distill.add_argument(f"--{flag}", type=kind, default=None, help=f"{text} (default: from --settings)")
-    distill.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
-    distill.add_argument("--reduction", choices=("mean", "sum"), default=None)
-    distill.add_argument("--calibrate-on", choices=("temp", "val"), default=None,
-                         help="labelled nodes that fit LTD's start temperature (default: temp = V_L^E)")
-    distill.add_argument("--kd-holdout", action="store_true", default=None,
-                         help="leave the nodes that judge the temperatures out of the KD term (LTD, LTD-S)")
-    distill.add_argument("--meta-on", choices=("temp", "val"), default=None,
-                         help="labelled nodes whose loss the temperatures learn to lower (default: temp = V_L^E)")
-    distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
-    distill.add_argument("--report", default=None, metavar="DIR",
-                         help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")
-    return parser
-
-
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 DIGITS = 4  # accuracies are printed as the paper prints them
 
 
@@ -125,13 +31,27 @@ def _summary(accs: list, extra: dict) -> dict:
     return out
 
 
-def _graph(args):
+def _graph(args, device=None):
+    """The graph of --dataset with the masks of --protocol/--split, on ``device`` (default: the CPU)."""
     from .data import load_dataset
 
     if args.split_seed is not None and args.protocol != "random":
         raise UserInputError("--split-seed applies only to --protocol random (the paper's protocol has one fixed "
                              "split); drop it or add --protocol random")
-    return load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed or 0)
+    source = "dgl" if args.split == "public" else "npz"  # only DGL's classes ship a public split
+    graph = load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed or 0, source, args.split)
+    return graph if device is None else graph.to(device)
+
+
+def paper_train_overlap(graph) -> int:
+    """How many test nodes of ``graph``'s split are training nodes (V_L^D | V_L^E) of the paper's ``ltd`` split.
+
+    ``graph`` must be a graph of the npz source (any protocol), whose nodes are those of the paper's split.
+    """
+    from .data import split_masks
+
+    paper_train = split_masks(graph.ndata["label"].cpu().numpy(), 0)["train_mask"]
+    return int((paper_train & graph.ndata["test_mask"].cpu()).sum())
 
 
 def cmd_eval_logits(args) -> dict:
@@ -140,15 +60,22 @@ def cmd_eval_logits(args) -> dict:
     graph = _graph(args)
     logits = load_logits(args.logits, graph)
     nd = graph.ndata
-    return {"test_acc": round(accuracy(logits, nd["label"], nd["test_mask"]), DIGITS),
-            "val_acc": round(accuracy(logits, nd["label"], nd["val_mask"]), DIGITS)}
+    result = {"test_acc": round(accuracy(logits, nd["label"], nd["test_mask"]), DIGITS),
+              "val_acc": round(accuracy(logits, nd["label"], nd["val_mask"]), DIGITS)}
+    if args.protocol == "random":
+        overlap = paper_train_overlap(graph)
+        result["train_overlap"] = overlap
+        if overlap:
+            print(f"dgl-ltd: warning: {overlap} of this split's {int(nd['test_mask'].sum())} test nodes are training "
+                  f"nodes (V_L^D and V_L^E) of --protocol ltd, where the paper's teachers and any teacher trained "
+                  f"with --protocol ltd learned; the test accuracy of such a teacher's logits is inflated: score them "
+                  f"with --protocol ltd", file=sys.stderr)
+    return result
 
 
 def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = None, max_epochs: int = 600,
               patience: int = 50):
-    import torch
-    import numpy as np
-
+    from .files import save_text, save_torch
     from .models import build_teacher, canonical_model_name
     from .training import TEACHER_DEFAULTS, set_seed, train_teacher
 
@@ -162,21 +89,25 @@ def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = N
     for seed in seeds:
         set_seed(seed)
         model = build_teacher(name, graph.ndata["feat"].shape[1], int(graph.ndata["label"].max()) + 1)
-        res = train_teacher(model, graph, seed=seed, show_progress=not args.quiet,
+        res = train_teacher(model.to(graph.device), graph, seed=seed, show_progress=not args.quiet,
                             max_epochs=max_epochs, patience=patience, **opts)
         if out_dir:
             path = Path(out_dir)
             path.mkdir(parents=True, exist_ok=True)
-            np.savetxt(path / f"{name}_seed{seed}.txt", res.logits.numpy(), fmt="%.6f", delimiter="\t")
-            torch.save(res.model.state_dict(), path / f"{name}_seed{seed}.pt")
+            save_text(path / f"{name}_seed{seed}.txt", res.logits.cpu().numpy(), fmt="%.6f", delimiter="\t")
+            weights = {key: value.cpu() for key, value in res.model.state_dict().items()}  # loadable without a GPU
+            save_torch(weights, path / f"{name}_seed{seed}.pt")
         results.append(res)
     return results
 
 
 def cmd_teacher(args) -> dict:
-    graph = _graph(args)
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UserInputError(f"--out {args.out!r} is a file; give a folder (it is created if missing)")
+    from .devices import resolve_device
+    from .files import check_output_folder
+
+    if args.out:
+        check_output_folder(args.out, "--out")
+    graph = _graph(args, resolve_device(args.device))
     results = _teachers(args, graph, args.model, args.seeds, args.out, args.max_epochs, args.patience)
     for seed, res in zip(args.seeds, results):
         if not args.json:
@@ -185,7 +116,8 @@ def cmd_teacher(args) -> dict:
     from .models import canonical_model_name
 
     return _summary([r.test_acc for r in results], {"model": canonical_model_name(args.model),
-                                                     "dataset": canonical_name(args.dataset)})
+                                                     "dataset": canonical_name(args.dataset),
+                                                     "device": graph.device.type})
 
 
 def _teacher_logits(args, graph, model: str):
@@ -193,41 +125,72 @@ def _teacher_logits(args, graph, model: str):
     from .hparams import teacher_logits_path
 
     if args.teacher_logits:
-        return load_logits(args.teacher_logits, graph), args.teacher_logits
+        return load_logits(args.teacher_logits, graph).to(graph.device), args.teacher_logits
     if args.teacher_model:
         res = _teachers(args, graph, args.teacher_model, [0])[0]
         return res.logits, f"trained {args.teacher_model} (seed 0, test_acc {res.test_acc:.4f})"
     data_dir = resolve_data_dir(args.data_dir)
     dataset = canonical_name(args.dataset)
-    if data_dir is not None and args.protocol == "ltd":
+    if data_dir is not None and args.protocol == "ltd" and args.split == "protocol":
         path = teacher_logits_path(data_dir, dataset, model)
         if path.is_file():
-            return load_logits(path, graph), str(path)
+            return load_logits(path, graph).to(graph.device), str(path)
     res = _teachers(args, graph, model, [0])[0]
     return res.logits, f"trained {model} (seed 0, test_acc {res.test_acc:.4f})"
 
 
 def cmd_distill(args) -> dict:
     from .data import accuracy, canonical_name
-    from .distill import DistillConfig, Distiller
-    from .settings import paper_config, tuned_config
+    from .devices import resolve_device
+    from .distill import Distiller
+    from .files import check_output_file
     from .models import build_model, canonical_model_name
     from .training import set_seed
 
     model = canonical_model_name(args.model)
     dataset = canonical_name(args.dataset)
     _check_method_flags(args)
-    names_a_folder = args.save_temperatures and args.save_temperatures.endswith(("/", os.sep))
-    if args.save_temperatures and (Path(args.save_temperatures).is_dir() or names_a_folder):
-        raise UserInputError(f"--save-temperatures {args.save_temperatures!r} is a folder; give a file name in it")
-    if args.save_temperatures and not Path(args.save_temperatures).resolve().parent.is_dir():
-        raise UserInputError(f"--save-temperatures: the folder of {args.save_temperatures!r} does not exist; "
-                             f"create it first")
+    if args.save_temperatures:
+        check_output_file(args.save_temperatures, "--save-temperatures")
     if args.report:
         from .report import check_report_dir
 
         check_report_dir(args.report)
-    graph = _graph(args)
+    graph = _graph(args, resolve_device(args.device))
+    config = _distill_config(args, model, dataset, graph)
+    teacher, source = _teacher_logits(args, graph, model)
+    nd = graph.ndata
+    teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
+    accs, per_epoch, results = [], [], []
+    for seed in args.seeds:
+        set_seed(seed)
+        student = build_model(model, nd["feat"].shape[1], teacher.shape[1]).to(graph.device)
+        res = Distiller(student, args.method, **config).fit(graph, teacher, seed=seed)
+        accs.append(res.test_acc)
+        per_epoch.append(res.seconds_per_epoch)
+        results.append(res)
+        if not args.json:
+            print(f"seed {seed}: test_acc {res.test_acc:.4f} (teacher {teacher_acc:.4f}) val_acc {res.val_acc:.4f} "
+                  f"epochs {res.epochs} tau mean {float(res.temperatures.mean()):.3f}")
+    if args.save_temperatures:
+        results[0].save_temperatures(args.save_temperatures)  # whole or not at all (dgl_ltd.files.atomic_write)
+    if args.report:
+        from .report import write_report
+
+        write_report(results, args.report, graph, teacher, teacher_test_acc=teacher_acc, seeds=args.seeds,
+                     run_info={"dataset": dataset, "model": model, "method": args.method, "settings": args.settings,
+                               "teacher": source})
+    extra = {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
+             "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6),
+             "settings": args.settings, "device": graph.device.type}
+    return _summary(accs, {**extra, **_settings_used(results[0].config, args.method)})
+
+
+def _distill_config(args, model: str, dataset: str, graph) -> dict:
+    """The --settings cell with the flags given on top, validated before any teacher trains."""
+    from .distill import DistillConfig
+    from .settings import paper_config, tuned_config
+
     if args.settings == "paper":
         config = paper_config(model, dataset, args.method)
     else:
@@ -238,39 +201,20 @@ def cmd_distill(args) -> dict:
         if value is not None:
             config[key] = value
     config["show_progress"] = not args.quiet
-    DistillConfig(method=args.method, **config).validate()  # bad settings fail before any teacher trains
-    teacher, source = _teacher_logits(args, graph, model)
-    nd = graph.ndata
-    teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
-    accs, per_epoch, results = [], [], []
-    for seed in args.seeds:
-        set_seed(seed)
-        student = build_model(model, nd["feat"].shape[1], teacher.shape[1])
-        res = Distiller(student, args.method, **config).fit(graph, teacher, seed=seed)
-        accs.append(res.test_acc)
-        per_epoch.append(res.seconds_per_epoch)
-        results.append(res)
-        if not args.json:
-            print(f"seed {seed}: test_acc {res.test_acc:.4f} (teacher {teacher_acc:.4f}) val_acc {res.val_acc:.4f} "
-                  f"epochs {res.epochs} tau mean {float(res.temperatures.mean()):.3f}")
-    if args.save_temperatures:
-        results[0].save_temperatures(args.save_temperatures)
-    if args.report:
-        from .report import write_report
+    DistillConfig(method=args.method, **config).validate()
+    return config
 
-        write_report(results, args.report, graph, teacher, teacher_test_acc=teacher_acc, seeds=args.seeds,
-                     run_info={"dataset": dataset, "model": model, "method": args.method, "settings": args.settings,
-                               "teacher": source})
-    used = results[0].config
-    extra = {"teacher_test_acc": round(teacher_acc, DIGITS), "method": args.method, "model": model,
-             "dataset": dataset, "teacher": source, "seconds_per_epoch": round(sum(per_epoch) / len(per_epoch), 6),
-             "settings": args.settings, "optimizer": used["optimizer"], "reduction": used["reduction"],
-             "alpha": used["alpha"], "lam": used["lam"]}
+
+def _settings_used(used: dict, method: str) -> dict:
+    """The settings a run used, from its result's config, for the summary line."""
+    out = {"optimizer": used["optimizer"], "reduction": used["reduction"], "alpha": used["alpha"], "lam": used["lam"]}
+    if method == "ft":  # the temperature FT used ('auto': the best of its grid on the validation nodes)
+        out["temperature"] = used.get("resolved_temperature", used.get("temperature"))
     if "resolved_init_tau" in used:  # LTD, LTD-S: where the temperatures started, and what judged them
         start = used["resolved_init_tau"]  # None: the paper's random start
-        extra["start_temperature"] = None if start is None else round(float(start), 6)
-        extra.update(meta_on=used["meta_on"], kd_holdout=used["kd_holdout"])
-    return _summary(accs, extra)
+        out["start_temperature"] = None if start is None else round(float(start), 6)
+        out.update(meta_on=used["meta_on"], kd_holdout=used["kd_holdout"])
+    return out
 
 
 # distill flags that only some methods read (every other flag applies to all four)
@@ -301,15 +245,23 @@ COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": c
 
 
 def main(argv: list | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code.
+
+    0 on success; 2 for bad input (one line on stderr, before any work) and for a diverged run;
+    130 when interrupted (Ctrl-C), with one line instead of a traceback.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed in one line
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     try:
         result = COMMANDS[args.command](args)
-    except UserInputError as exc:
+    except (UserInputError, ImportError, FloatingPointError) as exc:  # bad input; a wrong DGL/torch; a diverged run
         print(f"dgl-ltd: error: {exc}", file=sys.stderr)
-        return 2
-    except (ImportError, FloatingPointError) as exc:  # a missing or wrong DGL/torch; a diverged run
-        print(f"dgl-ltd: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("dgl-ltd: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(result))
     else:

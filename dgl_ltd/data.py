@@ -10,7 +10,9 @@ ascending index. The rounds are V_L^D (``distill_mask``), V_L^E (``temp_mask``) 
 nodes a teacher trains on.
 
 ``protocol="random"`` draws the same per-class counts with another seed (for multi-split
-statistics). ``source="dgl"`` loads DGL's own dataset classes instead of the npz files.
+statistics). ``source="dgl"`` loads DGL's own dataset classes instead of the npz files, and with
+``split="public"`` keeps their public ``train_mask``/``val_mask``/``test_mask`` (cora, citeseer,
+pubmed) instead of drawing a split.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ from .metrics import accuracy, check_finite, check_seed  # noqa: F401  (re-expor
 ENV_DATA_DIR = "DGL_LTD_DATA"
 PROTOCOLS = ("ltd", "random")
 SOURCES = ("npz", "dgl")
+SPLITS = ("protocol", "public")  # the split of ``protocol``; DGL's public masks
+PUBLIC_MASKS = ("train_mask", "val_mask", "test_mask")
+PUBLIC_SPLIT_DATASETS = ("cora", "citeseer", "pubmed")  # the Planetoid graphs; the others ship no split
 SPLIT_COUNTS = (20, 20, 10)  # per class: V_L^D, V_L^E, validation
 MASK_NAMES = ("distill_mask", "temp_mask", "val_mask")
 BUILTIN_DIR = Path(__file__).resolve().parent / "_data"
@@ -165,18 +170,32 @@ def build_graph(adj: sp.csr_matrix, feat: np.ndarray, labels: np.ndarray) -> "dg
     return graph
 
 
-def attach_split(graph: "dgl.DGLGraph", seed: int) -> "dgl.DGLGraph":
-    """Add ``distill_mask``, ``temp_mask``, ``val_mask``, ``train_mask`` and ``test_mask`` to ``graph``."""
-    labels = graph.ndata["label"].numpy()
-    n = graph.num_nodes()
-    rest = torch.ones(n, dtype=torch.bool)
+def split_masks(labels, seed: int) -> dict:
+    """The boolean masks of the per-class split drawn with ``seed`` (seed 0: the paper's).
+
+    Returns
+    -------
+    dict
+        ``distill_mask`` (V_L^D), ``temp_mask`` (V_L^E), ``val_mask``, ``train_mask``
+        (V_L^D | V_L^E) and ``test_mask`` (every node not drawn).
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
+    masks, rest = {}, torch.ones(n, dtype=torch.bool)
     for name, ids in zip(MASK_NAMES, per_class_split(labels, seed)):
         mask = torch.zeros(n, dtype=torch.bool)
         mask[torch.from_numpy(ids)] = True
-        graph.ndata[name] = mask
+        masks[name] = mask
         rest &= ~mask
-    graph.ndata["train_mask"] = graph.ndata["distill_mask"] | graph.ndata["temp_mask"]
-    graph.ndata["test_mask"] = rest
+    masks["train_mask"] = masks["distill_mask"] | masks["temp_mask"]
+    masks["test_mask"] = rest
+    return masks
+
+
+def attach_split(graph: "dgl.DGLGraph", seed: int) -> "dgl.DGLGraph":
+    """Add ``distill_mask``, ``temp_mask``, ``val_mask``, ``train_mask`` and ``test_mask`` to ``graph``."""
+    for name, mask in split_masks(graph.ndata["label"].cpu().numpy(), seed).items():
+        graph.ndata[name] = mask.to(graph.device)
     return graph
 
 
@@ -198,8 +217,11 @@ def _npz_path(name: str, data_dir: Path | None) -> Path:
     return path
 
 
-def _dgl_dataset_graph(name: str, data_dir: Path | None):
-    """Load ``name`` with DGL's own class from a scratch ``raw_dir`` of symlinks (never writes into data_dir)."""
+def _dgl_dataset_graph(name: str, data_dir: Path | None, masks: tuple = ()):
+    """Load ``name`` with DGL's own class from a scratch ``raw_dir`` of symlinks (never writes into data_dir).
+
+    The result holds ``feat`` (float32), ``label`` (int64) and the masks named in ``masks``.
+    """
     _, cls_name, folder = DATASETS[name]
     if data_dir is None or not (data_dir / folder).is_dir():
         where = "no data folder was given" if data_dir is None else f"folder {str(data_dir / folder)!r} is missing"
@@ -222,7 +244,26 @@ def _dgl_dataset_graph(name: str, data_dir: Path | None):
     out = dgl.graph(graph.edges(), num_nodes=graph.num_nodes())
     out.ndata["feat"] = graph.ndata["feat"].float()
     out.ndata["label"] = graph.ndata["label"].long()
+    missing = [mask for mask in masks if mask not in graph.ndata]
+    if missing:
+        raise UserInputError(f"DGL's {cls_name} has no {missing[0]!r}, so dataset {name!r} has no public split; "
+                             f"draw one with --protocol random (protocol='random')")
+    for mask in masks:
+        out.ndata[mask] = graph.ndata[mask].bool()
     return out
+
+
+def _check_public_split(name: str, protocol: str, source: str) -> None:
+    """``split='public'`` needs DGL's classes, a dataset that ships a split, and no other split protocol."""
+    if source != "dgl":
+        raise UserInputError("the public split comes with DGL's dataset classes; pass source='dgl' "
+                             "(the command line's --split public does)")
+    if protocol == "random":
+        raise UserInputError("split='public' (--split public) keeps DGL's split, protocol='random' (--protocol random) "
+                             "draws another; drop one of them")
+    if name not in PUBLIC_SPLIT_DATASETS:
+        raise UserInputError(f"dataset {name!r} has no public split (only {', '.join(PUBLIC_SPLIT_DATASETS)} ship "
+                             f"one); draw a split with --protocol random (protocol='random')")
 
 
 def load_dataset(
@@ -231,6 +272,7 @@ def load_dataset(
     protocol: str = "ltd",
     seed: int = 0,
     source: str = "npz",
+    split: str = "protocol",
     **planted_options,
 ) -> "dgl.DGLGraph":
     """Load a benchmark graph with the split masks of ``protocol``.
@@ -251,17 +293,22 @@ def load_dataset(
         Split seed for ``protocol='random'`` (ignored by ``ltd``, which is always seed 0).
     source : {'npz', 'dgl'}
         ``npz`` (the paper's gnn-benchmark files, preprocessed as the paper does) or ``dgl``
-        (DGL's dataset classes, used as DGL returns them; ``protocol='random'`` only).
+        (DGL's dataset classes, used as DGL returns them; ``protocol='random'`` or
+        ``split='public'`` only).
+    split : {'protocol', 'public'}
+        ``protocol``: the split of ``protocol``. ``public``: keep the public split that DGL's
+        class ships (``source='dgl'``; cora, citeseer, pubmed), ignoring ``seed``.
     **planted_options
         Only with ``name='planted'``: the options of :func:`dgl_ltd.planted.planted_partition_graph`
         (``num_nodes``, ``avg_degree``, ``num_classes``, ``num_feats``, ...); ``seed`` seeds the
-        graph and its split, and ``data_dir``, ``protocol`` and ``source`` are not used.
+        graph and its split, and ``data_dir``, ``protocol``, ``source`` and ``split`` are not used.
 
     Returns
     -------
     DGLGraph
         With ``ndata`` keys ``feat`` (float32, N x F), ``label`` (int64, N) and the boolean masks
-        ``distill_mask``, ``temp_mask``, ``val_mask``, ``train_mask``, ``test_mask``.
+        ``distill_mask``, ``temp_mask``, ``val_mask``, ``train_mask``, ``test_mask``; with
+        ``split='public'`` only ``train_mask``, ``val_mask`` and ``test_mask``.
 
     Examples
     --------
@@ -269,6 +316,9 @@ def load_dataset(
     >>> g = load_dataset("cora")          # built-in copy, the paper's protocol
     >>> g.num_nodes(), int(g.ndata["distill_mask"].sum())
     (2485, 140)
+    >>> p = load_dataset("cora", "../shared/data", source="dgl", split="public")
+    >>> [int(p.ndata[m].sum()) for m in ("train_mask", "val_mask", "test_mask")]
+    [140, 500, 1000]
     """
     if not isinstance(name, str):
         raise UserInputError(f"the dataset name must be a string such as 'cora', got {name!r}")
@@ -285,11 +335,19 @@ def load_dataset(
         raise UserInputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     if source not in SOURCES:
         raise UserInputError(f"unknown source {source!r}; choose one of: {', '.join(SOURCES)}")
+    if split not in SPLITS:
+        raise UserInputError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    if split == "public":
+        _check_public_split(name, protocol, source)
     directory = resolve_data_dir(data_dir)
+    if split == "public":
+        graph = _dgl_dataset_graph(name, directory, PUBLIC_MASKS)
+        check_finite(graph.ndata["feat"], "node features")
+        return graph
     if source == "dgl":
         if protocol == "ltd":
             raise UserInputError("the 'ltd' protocol is defined on the paper's npz files; pass source='npz' "
-                                 "(or protocol='random')")
+                                 "(or protocol='random', or split='public' for DGL's own split)")
         graph = _dgl_dataset_graph(name, directory)
     else:
         adj, attr, labels = read_npz_csr(_npz_path(name, directory))

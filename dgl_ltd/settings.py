@@ -50,7 +50,7 @@ def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
     All methods share the Adam student optimiser (learning rate ``TUNED_ALPHA``), mean losses,
     early stopping, and the label weight lambda of the paper's FT cell (``ft_hparams.csv``; the
     paper weighs a *sum* over V_L^D against a sum over all N nodes, so with mean losses lambda
-    becomes ``lambda * |V_L^D| / N``, read from ``graph``'s ``distill_mask``).
+    becomes ``lambda * |V_L^D| / N``, read from ``graph``'s ``distill_mask``, else its ``train_mask``).
 
     * ``kd``: tau = 1.
     * ``ft``: the paper's global temperature T of the cell.
@@ -66,8 +66,9 @@ def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
 
     cell = ft_hparams(model, dataset)
     lam = cell["lam"] if cell else 1.0
-    if cell:
-        lam = lam * int(graph.ndata["distill_mask"].sum()) / graph.num_nodes()
+    if cell:  # a graph with only DGL's public masks: the label loss uses train_mask, as Distiller.fit does
+        label_nodes = graph.ndata["distill_mask"] if "distill_mask" in graph.ndata else graph.ndata["train_mask"]
+        lam = lam * int(label_nodes.sum()) / graph.num_nodes()
     config = {"alpha": TUNED_ALPHA.get(dataset, 0.01), "lam": lam}
     if method == "ft":
         config["temperature"] = cell["temperature"] if cell else 1.0

@@ -1,3 +1,4 @@
+import argparse
 import json
 import subprocess
 import sys
@@ -8,7 +9,9 @@ import torch
 
 pytest.importorskip("dgl")
 
-from dgl_ltd.cli import main
+import dgl_ltd
+from dgl_ltd.cli import build_parser, main
+from dgl_ltd.distill import DistillConfig
 
 
 def run_cli(capsys, *argv):
@@ -30,10 +33,10 @@ def test_eval_logits_reproduces_paper_teacher(capsys, data_dir):
 
 def test_teacher_json_with_seeds(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "teacher", "--model", "sgc", "--seeds", "0,1", "--max-epochs", "30",
-                           "--json", "--quiet", "--out", str(tmp_path))
+                           "--json", "--quiet", "--out", str(tmp_path), "--device", "cpu")
     assert code == 0
     res = last_json(out)
-    assert len(res["per_seed"]) == 2 and res["test_acc"] > 0.6 and "test_acc_std" in res
+    assert len(res["per_seed"]) == 2 and res["test_acc"] > 0.6 and "test_acc_std" in res and res["device"] == "cpu"
     logits = np.loadtxt(tmp_path / "sgc_seed1.txt")
     assert logits.shape == (2485, 7) and (tmp_path / "sgc_seed0.pt").is_file()
 
@@ -105,7 +108,7 @@ def test_distill_paper_settings_random_start(capsys):
     (["distill", "--method", "kd", "--alpha", "-1", "--teacher-model", "sgc", "--quiet"], "alpha must be > 0"),
     (["distill", "--method", "kd", "--settings", "paper", "--model", "gcnii"], "use this package's settings"),
     (["distill", "--method", "kd", "--model", "sgc", "--alpha", "1e20", "--reduction", "sum", "--optimizer", "sgd",
-      "--max-epochs", "5", "--quiet"], "lower alpha (--alpha)"),
+      "--max-epochs", "5", "--quiet"], "learning rate alpha=1e+20 (--alpha)"),
     (["distill", "--save-temperatures", "/definitely/not/here/t.txt", "--quiet"], "does not exist; create it first"),
     (["teacher", "--model", "sgc", "--lr", "-1", "--quiet"], "learning rate must be a finite number > 0, got -1.0"),
     (["teacher", "--model", "sgc", "--lr", "nan", "--quiet"], "learning rate must be a finite number > 0"),
@@ -123,6 +126,14 @@ def test_distill_paper_settings_random_start(capsys):
     (["teacher", "--split-seed", "7"], "--split-seed applies only to --protocol random"),
     (["distill", "--save-temperatures", ".", "--quiet"], "is a folder; give a file name in it"),
     (["distill", "--save-temperatures", "not_yet_a_folder/", "--quiet"], "is a folder; give a file name in it"),
+    (["distill", "--save-temperatures", "/proc/x", "--quiet"], "cannot write in folder '/proc'"),
+    (["teacher", "--out", "/proc/x", "--quiet"], "cannot write in folder '/proc'"),
+    (["distill", "--method", "ft", "--temperature", "-2", "--teacher-model", "sgc", "--model", "sgc",
+      "--max-epochs", "1", "--quiet"], "temperature must be > 0"),
+    (["distill", "--method", "ft", "--temperature", "0"], "temperature must be a finite number other than 0"),
+    (["eval-logits", "--logits", "x.txt", "--quiet"], "unrecognized arguments: --quiet"),
+    (["teacher", "--split", "public", "--dataset", "amazon-photo"], "draw a split with --protocol random"),
+    (["teacher", "--split", "public", "--protocol", "random"], "drop one of them"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, monkeypatch, argv, needle):
     monkeypatch.delenv("DGL_LTD_DATA", raising=False)  # "needs a data folder" must not find one through it
@@ -214,3 +225,60 @@ def test_argparse_errors_exit_2_without_traceback():
         proc = subprocess.run([sys.executable, "-m", "dgl_ltd.cli", *argv], capture_output=True, text=True)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and needle in proc.stderr, argv
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no usage block
+
+
+def test_version(capsys):
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"dgl-ltd {dgl_ltd.__version__}"
+
+
+def test_every_flag_has_help_that_states_its_default_once():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for command, sub in commands.items():
+        for action in sub._actions:
+            if action.option_strings:
+                assert action.help, (command, action.option_strings)
+                assert action.help.count("default") <= 1, (command, action.option_strings, action.help)
+
+
+def test_ft_temperature_auto_is_parsed():
+    args = build_parser().parse_args(["distill", "--method", "ft", "--temperature", "auto"])
+    assert args.temperature == "auto"
+    assert build_parser().parse_args(["distill", "--method", "ft", "--temperature", "2.5"]).temperature == 2.5
+
+
+def test_eval_logits_random_split_warns_about_the_papers_training_nodes(capsys, data_dir):
+    from dgl_ltd.data import load_dataset
+
+    logits = str(data_dir / "ltd_teacher_logits" / "cora" / "GCN.txt")
+    code, out, err = run_cli(capsys, "eval-logits", "--logits", logits, "--protocol", "random", "--split-seed", "3",
+                             "--data-dir", str(data_dir), "--json")
+    paper, drawn = load_dataset("cora", data_dir), load_dataset("cora", data_dir, protocol="random", seed=3)
+    overlap = int((paper.ndata["train_mask"] & drawn.ndata["test_mask"]).sum())
+    assert code == 0 and overlap > 0 and last_json(out)["train_overlap"] == overlap
+    assert len(err.strip().splitlines()) == 1 and f"warning: {overlap} of this split's" in err
+    assert "--protocol ltd" in err
+    code, out, err = run_cli(capsys, "eval-logits", "--logits", logits, "--data-dir", str(data_dir), "--json")
+    assert code == 0 and err == "" and "train_overlap" not in last_json(out)  # the paper's own split
+
+
+def test_public_split_trains_and_scores_on_dgls_masks(capsys, tmp_path, data_dir):
+    from dgl_ltd.data import accuracy, load_dataset, load_logits
+
+    common = ["--split", "public", "--data-dir", str(data_dir), "--json"]
+    code, out, _ = run_cli(capsys, "teacher", "--model", "sgc", "--max-epochs", "3", "--quiet", "--out",
+                           str(tmp_path), *common)
+    assert code == 0
+    teacher_acc = last_json(out)["test_acc"]
+    public = load_dataset("cora", data_dir, source="dgl", split="public")
+    logits = load_logits(tmp_path / "sgc_seed0.txt", public)  # one row per node of DGL's graph
+    assert round(accuracy(logits, public.ndata["label"], public.ndata["test_mask"]), 4) == teacher_acc
+    code, out, _ = run_cli(capsys, "eval-logits", "--logits", str(tmp_path / "sgc_seed0.txt"), *common)
+    assert code == 0 and last_json(out)["test_acc"] == teacher_acc
+    # distilling on DGL's masks alone (no V_L^D / V_L^E), FT's temperature tuned on its validation nodes
+    code, out, err = run_cli(capsys, "distill", "--method", "ft", "--temperature", "auto", "--model", "sgc",
+                             "--teacher-logits", str(tmp_path / "sgc_seed0.txt"), "--max-epochs", "3", "--quiet",
+                             *common)
+    assert code == 0, err
+    assert last_json(out)["teacher_test_acc"] == teacher_acc and last_json(out)["temperature"] in DistillConfig().ft_grid

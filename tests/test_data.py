@@ -1,4 +1,5 @@
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,48 @@ def test_dgl_source_loads_without_writing_into_data_dir(data_dir):
     g = load_dataset("cora", data_dir, protocol="random", source="dgl")
     assert g.num_nodes() == 2708 and int(g.ndata["val_mask"].sum()) == 70
     assert sorted(p.name for p in (data_dir / "cora_v2_d697a464").iterdir()) == before
+
+
+@pytest.mark.parametrize("name", ["cora", "citeseer"])
+def test_dgl_source_keeps_dgls_public_split_when_asked(data_dir, name, tmp_path, monkeypatch):
+    import dgl
+
+    from dgl_ltd.data import DATASETS
+
+    g = load_dataset(name, data_dir, source="dgl", split="public")
+    masks = {key for key in g.ndata if key.endswith("_mask")}
+    assert masks == {"train_mask", "val_mask", "test_mask"}  # no V_L^D / V_L^E: the public split has none
+    # the very masks (and graph) of DGL's own class, read from the scratch folder the loader filled
+    _, cls_name, _ = DATASETS[name]
+    raw = os.path.join(os.environ["DGL_LTD_CACHE"], "dgl_raw")
+    reference = getattr(dgl.data, cls_name)(raw_dir=raw, verbose=False)[0]
+    assert g.num_nodes() == reference.num_nodes() and g.num_edges() == reference.num_edges()
+    for key in masks:
+        assert torch.equal(g.ndata[key], reference.ndata[key].bool()), key
+    # the default stays the protocol's split
+    drawn = load_dataset(name, data_dir, protocol="random", source="dgl")
+    assert "distill_mask" in drawn.ndata and not torch.equal(drawn.ndata["test_mask"], g.ndata["test_mask"])
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(name="amazon-photo", source="dgl", split="public"), "draw a split with --protocol random"),
+    (dict(name="coauthor-cs", source="dgl", split="public"), "draw a split with --protocol random"),
+    (dict(name="cora", split="public"), "pass source='dgl'"),
+    (dict(name="cora", source="dgl", split="public", protocol="random"), "drop one of them"),
+    (dict(name="cora", split="official"), "unknown split 'official'"),
+])
+def test_public_split_errors_are_one_line(data_dir, kwargs, needle):
+    with pytest.raises(UserInputError) as info:
+        load_dataset(data_dir=data_dir, **kwargs)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_split_masks_match_the_attached_split():
+    from dgl_ltd.data import split_masks
+
+    g = load_dataset("cora", protocol="random", seed=5)
+    masks = split_masks(g.ndata["label"].numpy(), 5)
+    assert all(torch.equal(masks[key], g.ndata[key]) for key in masks)
 
 
 def test_aliases():

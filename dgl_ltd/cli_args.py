@@ -1,0 +1,141 @@
+"""The argument parser of the dgl-ltd command (its sub-commands, flags, help and argparse types)."""
+from __future__ import annotations
+
+import argparse
+import math
+
+from . import __version__
+
+DESCRIPTION = "The dgl-ltd command: train teachers, score logits files, distill (LTD, LTD-S, FT, KD)."
+DEFAULT_DATASET = "cora"
+
+
+def parse_seeds(text: str) -> list:
+    """argparse type: comma-separated seeds in [0, MAX_SEED] (also used by the benchmark scripts)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("give at least one seed, e.g. --seeds 0,1,2")
+    from .metrics import MAX_SEED
+
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {MAX_SEED}], got {bad[0]}")
+    return seeds
+
+
+def _seed(text: str) -> int:
+    seeds = parse_seeds(text)
+    if len(seeds) != 1:
+        raise argparse.ArgumentTypeError(f"give one seed, got {text!r}")
+    return seeds[0]
+
+
+def _temperature(text: str):
+    """argparse type of ``--temperature``: a finite number other than 0, or ``auto`` (tuned on the validation nodes)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value == 0:
+        raise argparse.ArgumentTypeError(f"temperature must be a finite number other than 0, or 'auto', got {text!r}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser, trains: bool = True) -> None:
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default: the built-in cora)")
+    parser.add_argument("--data-dir", default=None, help="data folder (default: $DGL_LTD_DATA; none: built-in cora only)")
+    parser.add_argument("--protocol", choices=("ltd", "random"), default="ltd",
+                        help="ltd: the paper's split; random: the same per-class counts drawn with --split-seed "
+                             "(default: ltd)")
+    parser.add_argument("--split-seed", type=_seed, default=None, help="split seed for --protocol random (default: 0)")
+    parser.add_argument("--split", choices=("protocol", "public"), default="protocol",
+                        help="protocol: the split of --protocol; public: the train/val/test masks of DGL's own "
+                             "dataset class (cora, citeseer, pubmed), graph as DGL ships it (default: protocol)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the figures last")
+    if trains:
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                            help="where to train (default: cuda when torch and DGL can use a GPU, else cpu)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block), like every other error of the CLI."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _settings_flags(parser: argparse.ArgumentParser) -> None:
+    """The distill flags that override a field of the --settings cell (default None: keep the cell's)."""
+    for flag, kind, text in (
+            ("lam", float, "weight of the label loss on V_L^D (default: from --settings)"),
+            ("temperature", _temperature, "FT's global temperature, > 0, or 'auto' to tune it on the validation "
+                                          "nodes (default: from --settings)"),
+            ("k", float, "LTD's temperature range: tau in (-0.2k, 0.8k) (default: from --settings)"),
+            ("alpha", float, "student learning rate (default: from --settings)"),
+            ("beta", float, "temperature-network learning rate (LTD, LTD-S) (default: from --settings)"),
+            ("init-tau", float, "start temperature of every node (LTD, LTD-S) (default: from --settings; tuned: "
+                                "calibrated on the teacher, paper: random)"),
+            ("warmup", int, "epochs before the temperatures learn (default: from --settings)"),
+            ("max-epochs", int, "student epochs at most (default: from --settings)"),
+            ("patience", int, "student early-stopping patience (default: from --settings)"),
+            ("meta-every", int, "LTD-S: epochs between temperature updates (default: from --settings)")):
+        parser.add_argument(f"--{flag}", type=kind, default=None, help=text)
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
+                         help="student (and temperature-network) optimiser (default: from --settings; tuned: adam, "
+                              "paper: sgd)")
+    parser.add_argument("--reduction", choices=("mean", "sum"), default=None,
+                         help="average or sum the losses over nodes (default: from --settings; tuned: mean, "
+                              "paper: sum)")
+    parser.add_argument("--calibrate-on", choices=("temp", "val"), default=None,
+                         help="labelled nodes that fit LTD's start temperature (default: temp = V_L^E; val on a graph "
+                              "without temp_mask, such as --split public)")
+    parser.add_argument("--kd-holdout", action="store_true", default=None,
+                         help="leave the nodes that judge the temperatures out of the KD term (LTD, LTD-S)")
+    parser.add_argument("--meta-on", choices=("temp", "val"), default=None,
+                         help="labelled nodes whose loss the temperatures learn to lower (default: temp = V_L^E; val on a "
+                              "graph without temp_mask, such as --split public)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dgl-ltd", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version of dgl_ltd and exit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    teacher = sub.add_parser("teacher", help="train teacher models (Adam, early stopping on validation)")
+    _common(teacher)
+    teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii (default: gcn)")
+    teacher.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated seeds (default: 0)")
+    teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.txt) and weights (.pt)")
+    teacher.add_argument("--max-epochs", type=int, default=600, help="training epochs at most (default: 600)")
+    teacher.add_argument("--patience", type=int, default=50, help="early-stopping patience (default: 50)")
+    teacher.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model)")
+    teacher.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default: per model)")
+
+    evaluate = sub.add_parser("eval-logits", help="score an N x C logits file on the test mask")
+    _common(evaluate, trains=False)
+    evaluate.add_argument("--logits", required=True, help="logits file (text rows, .npy or .pt)")
+
+    distill = sub.add_parser("distill", help="distill a teacher's logits into a student (--model)")
+    _common(distill)
+    distill.add_argument("--model", default="gcn", help="student (and teacher) architecture (default: gcn)")
+    distill.add_argument("--method", choices=("ltd", "ltd-s", "ft", "kd"), default="ltd",
+                         help="ltd: learned node-specific temperatures; ltd-s: its scalable variant; ft: one global "
+                              "temperature; kd: temperature 1 (default: ltd)")
+    source = distill.add_mutually_exclusive_group()
+    source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
+    source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
+    distill.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated student seeds (default: 0)")
+    distill.add_argument("--settings", choices=("tuned", "paper"), default="tuned",
+                         help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
+    _settings_flags(distill)
+    distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
+    distill.add_argument("--report", default=None, metavar="DIR",
+                         help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")
+    return parser
