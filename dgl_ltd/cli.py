@@ -18,6 +18,9 @@ from .errors import UserInputError
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 DIGITS = 4  # accuracies are printed as the paper prints them
+PLANTED_FLAGS = ("num_nodes", "avg_degree", "num_classes", "num_feats")
+TEXT_LOGITS_MAX_NODES = 500_000  # teacher --out writes .npy always, text rows up to this many nodes
+MINIBATCH_FLAGS = ("fanouts", "sampler", "batch_size", "batches_per_epoch", "num_workers")
 
 
 def _summary(accs: list, extra: dict) -> dict:
@@ -39,7 +42,12 @@ def _graph(args, device=None):
         raise UserInputError("--split-seed applies only to --protocol random (the paper's protocol has one fixed "
                              "split); drop it or add --protocol random")
     source = "dgl" if args.split == "public" else "npz"  # only DGL's classes ship a public split
-    graph = load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed or 0, source, args.split)
+    planted = {key: getattr(args, key) for key in PLANTED_FLAGS if getattr(args, key, None) is not None}
+    if planted and args.dataset.strip().lower() != "planted":
+        flags = ", ".join("--" + key.replace("_", "-") for key in planted)
+        raise UserInputError(f"{flags} apply to --dataset planted only; drop them")
+    graph = load_dataset(args.dataset, args.data_dir, args.protocol, args.split_seed or 0, source, args.split,
+                         **planted)
     return graph if device is None else graph.to(device)
 
 
@@ -74,8 +82,9 @@ def cmd_eval_logits(args) -> dict:
 
 
 def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = None, max_epochs: int = 600,
-              patience: int = 50):
-    from .files import save_text, save_torch
+              patience: int = 50, sampled: bool = False):
+    """Train teachers of ``model_name``, full-graph or (``sampled``) on blocks of ``--fanouts``."""
+    from .files import save_numpy, save_text, save_torch
     from .models import build_teacher, canonical_model_name
     from .training import TEACHER_DEFAULTS, set_seed, train_teacher
 
@@ -89,12 +98,22 @@ def _teachers(args, graph, model_name: str, seeds: list, out_dir: str | None = N
     for seed in seeds:
         set_seed(seed)
         model = build_teacher(name, graph.ndata["feat"].shape[1], int(graph.ndata["label"].max()) + 1)
-        res = train_teacher(model.to(graph.device), graph, seed=seed, show_progress=not args.quiet,
-                            max_epochs=max_epochs, patience=patience, **opts)
+        if sampled:  # mini-batch: sampled blocks, logits by layer-wise inference
+            from .sampled_training import train_teacher_sampled
+
+            res = train_teacher_sampled(model.to(graph.device), graph, args.fanouts, args.batch_size or 1024,
+                                        args.batches_per_epoch, seed=seed, show_progress=not args.quiet,
+                                        max_epochs=max_epochs, patience=patience, **opts)
+        else:
+            res = train_teacher(model.to(graph.device), graph, seed=seed, show_progress=not args.quiet,
+                                max_epochs=max_epochs, patience=patience, **opts)
         if out_dir:
             path = Path(out_dir)
             path.mkdir(parents=True, exist_ok=True)
-            save_text(path / f"{name}_seed{seed}.txt", res.logits.cpu().numpy(), fmt="%.6f", delimiter="\t")
+            logits = res.logits.cpu().numpy()
+            save_numpy(path / f"{name}_seed{seed}.npy", logits)
+            if logits.shape[0] <= TEXT_LOGITS_MAX_NODES:  # text rows of millions of nodes are slow to write and read
+                save_text(path / f"{name}_seed{seed}.txt", logits, fmt="%.6f", delimiter="\t")
             weights = {key: value.cpu() for key, value in res.model.state_dict().items()}  # loadable without a GPU
             save_torch(weights, path / f"{name}_seed{seed}.pt")
         results.append(res)
@@ -105,10 +124,16 @@ def cmd_teacher(args) -> dict:
     from .devices import resolve_device
     from .files import check_output_folder
 
+    unused = [flag for flag in ("batch_size", "batches_per_epoch", "num_workers", "sampler")
+              if getattr(args, flag) is not None]
+    if unused and args.fanouts is None:
+        raise UserInputError(f"--{unused[0].replace('_', '-')} applies to mini-batch training; add --fanouts "
+                             f"(e.g. --fanouts 10,10,10) or drop it")
     if args.out:
         check_output_folder(args.out, "--out")
     graph = _graph(args, resolve_device(args.device))
-    results = _teachers(args, graph, args.model, args.seeds, args.out, args.max_epochs, args.patience)
+    results = _teachers(args, graph, args.model, args.seeds, args.out, args.max_epochs, args.patience,
+                        sampled=args.fanouts is not None)
     for seed, res in zip(args.seeds, results):
         if not args.json:
             print(f"seed {seed}: test_acc {res.test_acc:.4f} val_acc {res.val_acc:.4f} best epoch {res.best_epoch}")
@@ -158,8 +183,10 @@ def cmd_distill(args) -> dict:
         check_report_dir(args.report)
     graph = _graph(args, resolve_device(args.device))
     config = _distill_config(args, model, dataset, graph)
-    teacher, source = _teacher_logits(args, graph, model)
     nd = graph.ndata
+    probe = build_model(model, nd["feat"].shape[1], int(nd["label"].max()) + 1)
+    Distiller(probe, args.method, **config)  # the student fits the sampler, before any teacher trains
+    teacher, source = _teacher_logits(args, graph, model)
     teacher_acc = accuracy(teacher, nd["label"], nd["test_mask"])
     accs, per_epoch, results = [], [], []
     for seed in args.seeds:
@@ -193,10 +220,12 @@ def _distill_config(args, model: str, dataset: str, graph) -> dict:
 
     if args.settings == "paper":
         config = paper_config(model, dataset, args.method)
-    else:
+    elif args.settings == "tuned":
         config = tuned_config(model, dataset, args.method, graph)
+    else:  # the Distiller's own defaults, the same as the Python API's
+        config = {}
     for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
-                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on"):
+                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on") + MINIBATCH_FLAGS:
         value = getattr(args, key)
         if value is not None:
             config[key] = value

@@ -46,6 +46,51 @@ def _temperature(text: str):
     return value
 
 
+def _fanouts(text: str) -> tuple:
+    """argparse type of ``--fanouts``: comma-separated neighbours per layer (-1: all), e.g. ``10,10``."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 and v != -1 for v in values):
+        raise argparse.ArgumentTypeError(f"fanouts must be comma-separated positive integers (or -1), one per layer, "
+                                         f"got {text!r}; e.g. --fanouts 10,10")
+    return values
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _minibatch_flags(parser: argparse.ArgumentParser, samplers: tuple) -> None:
+    """Mini-batch training: absent, the run is full-graph."""
+    parser.add_argument("--fanouts", type=_fanouts, default=None,
+                        help="train on neighbour-sampled blocks with these neighbours per layer, e.g. 10,10 "
+                             "(default: full-graph training)")
+    parser.add_argument("--sampler", choices=samplers, default=None,
+                        help="neighbor: sampled blocks (needs --fanouts); cluster: ClusterGCN subgraphs (APPNP, "
+                             "GCNII); node: node batches of a feature table (SGC) (default: neighbor with --fanouts)")
+    parser.add_argument("--batch-size", type=_positive, default=None, help="seed nodes per batch (default: 1024)")
+    parser.add_argument("--batches-per-epoch", type=_positive, default=None,
+                        help="at most this many batches per epoch (default: all nodes once)")
+    parser.add_argument("--num-workers", type=int, default=None, help="sampling worker processes (default: 0)")
+
+
+def _planted_flags(parser: argparse.ArgumentParser) -> None:
+    """Options of --dataset planted (ogbn-products-like defaults)."""
+    for flag, kind, text in (("num-nodes", _positive, "nodes (default: 100000)"),
+                             ("avg-degree", float, "average degree (default: 50)"),
+                             ("num-classes", _positive, "classes (default: 47)"),
+                             ("num-feats", _positive, "features (default: 100)")):
+        parser.add_argument(f"--{flag}", type=kind, default=None, help=f"--dataset planted: {text}")
+
+
 def _common(parser: argparse.ArgumentParser, trains: bool = True) -> None:
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name (default: the built-in cora)")
     parser.add_argument("--data-dir", default=None, help="data folder (default: $DGL_LTD_DATA; none: built-in cora only)")
@@ -57,6 +102,7 @@ def _common(parser: argparse.ArgumentParser, trains: bool = True) -> None:
                         help="protocol: the split of --protocol; public: the train/val/test masks of DGL's own "
                              "dataset class (cora, citeseer, pubmed), graph as DGL ships it (default: protocol)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the figures last")
+    _planted_flags(parser)
     if trains:
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
         parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
@@ -112,11 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(teacher)
     teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii (default: gcn)")
     teacher.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated seeds (default: 0)")
-    teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.txt) and weights (.pt)")
+    teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.npy, and .txt up to 500k "
+                         "nodes) and weights (.pt)")
     teacher.add_argument("--max-epochs", type=int, default=600, help="training epochs at most (default: 600)")
     teacher.add_argument("--patience", type=int, default=50, help="early-stopping patience (default: 50)")
     teacher.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model)")
     teacher.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default: per model)")
+    _minibatch_flags(teacher, ("neighbor",))
 
     evaluate = sub.add_parser("eval-logits", help="score an N x C logits file on the test mask")
     _common(evaluate, trains=False)
@@ -132,9 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
     source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
     distill.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated student seeds (default: 0)")
-    distill.add_argument("--settings", choices=("tuned", "paper"), default="tuned",
-                         help="tuned: this package's defaults; paper: the paper's published cell (SGD, summed losses)")
+    distill.add_argument("--settings", choices=("default", "tuned", "paper"), default="default",
+                         help="default: the Distiller's defaults, as in the Python API; tuned: the per-cell settings "
+                              "of the reproduction table (paper datasets); paper: the paper's published cell (SGD, "
+                              "summed losses) (default: default)")
     _settings_flags(distill)
+    _minibatch_flags(distill, ("neighbor", "cluster", "node"))
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
     distill.add_argument("--report", default=None, metavar="DIR",
                          help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")

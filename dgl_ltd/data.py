@@ -75,9 +75,9 @@ def canonical_name(name: str) -> str:
     """Map a dataset name or alias (``amazon_electronics_computers``, ``Cora``) to its canonical name."""
     key = name.strip().lower().replace(" ", "-")
     key = ALIASES.get(key, key).replace("_", "-")
-    if key not in DATASETS:
+    if key not in DATASETS and key != "planted":
         raise UserInputError(
-            f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}"
+            f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}, planted"
         )
     return key
 

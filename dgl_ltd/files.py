@@ -63,6 +63,17 @@ def save_text(path: str | os.PathLike, array, fmt: str = "%.6f", delimiter: str 
     atomic_write(path, lambda temporary: np.savetxt(temporary, array, fmt=fmt, delimiter=delimiter))
 
 
+def save_numpy(path: str | os.PathLike, array) -> None:
+    """``numpy.save`` to exactly ``path`` (which should end in ``.npy``), written atomically."""
+    import numpy as np
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:  # a file object: np.save would append .npy to a name
+            np.save(handle, array)
+
+    atomic_write(path, write)
+
+
 def save_torch(obj, path: str | os.PathLike) -> None:
     """``torch.save(obj, path)``, written atomically (see :func:`atomic_write`)."""
     import torch

@@ -57,6 +57,10 @@ class Distiller:
             raise UserInputError(f"unknown option(s) {sorted(unknown)}; see dgl_ltd.distill.DistillConfig")
         self.student = student
         self.config = DistillConfig(method=method, **config).validate()
+        if self.config.minibatch:  # a student that cannot take the sampler's batches fails here, not mid-run
+            from .minibatch import check_student
+
+            check_student(self.config, student)
 
     def fit(self, graph, teacher_logits: torch.Tensor, feat: torch.Tensor | None = None,
             labels: torch.Tensor | None = None, distill_mask: torch.Tensor | None = None,

@@ -19,7 +19,6 @@ gives the same run.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import tempfile
 
@@ -29,6 +28,7 @@ from torch import nn
 from ..errors import UserInputError
 from ..losses import eval_loss
 from ..metrics import accuracy
+from ..sampling import neighbor_sampler, one_sampling_thread, sample_blocks
 from .callbacks import notify
 from .core import Batch, MetaBatch
 
@@ -45,22 +45,16 @@ class RowClassifier(nn.Module):
         return classify(rows) if classify is not None else self.student(rows)
 
 
-@contextlib.contextmanager
-def one_sampling_thread():
-    """Run DGL's sampling on one OpenMP thread: with several, which neighbours it draws for a seed
-    depends on the thread schedule, and the same seed would not give the same run."""
-    from dgl.utils.internal import get_num_threads, set_num_threads
-
-    previous = get_num_threads()
-    set_num_threads(1)
-    try:
-        yield
-    finally:
-        set_num_threads(previous)
-
-
 def _takes_rows(student: nn.Module) -> bool:
     return hasattr(student, "precompute") and hasattr(student, "classify") or getattr(student, "takes_graph", True) is False
+
+
+def check_fanouts(model: nn.Module, fanouts) -> None:
+    """One fanout per layer of ``model`` (a user's module without ``layers`` is taken at its word)."""
+    layers = getattr(model, "num_layers", None) or len(getattr(model, "layers", fanouts))
+    if layers != len(fanouts):
+        raise UserInputError(f"{type(model).__name__} has {layers} layers but fanouts has {len(fanouts)} entries; "
+                             f"give one fanout per layer, e.g. fanouts={tuple([10] * layers)}")
 
 
 def check_sampler(cfg, student: nn.Module) -> str:
@@ -79,6 +73,12 @@ def check_sampler(cfg, student: nn.Module) -> str:
         raise UserInputError(f"{name} needs the graph; sampler='node' is for students that read one feature row "
                              f"per node (SGC, MLP); use fanouts=(10, 10) or sampler='cluster'")
     return kind
+
+
+def check_student(cfg, student: nn.Module) -> None:
+    """The student can train with ``cfg``'s sampler (and has one layer per fanout)."""
+    if check_sampler(cfg, student) == "neighbor":
+        check_fanouts(student, cfg.fanouts)
 
 
 class MiniBatchRun:
@@ -103,17 +103,12 @@ class MiniBatchRun:
             self._setup_clusters()
 
     def _setup_blocks(self) -> None:
-        from .._compat import dgl
         from ..models import sampling_graph
 
         fanouts = list(self.cfg.fanouts)
-        layers = getattr(self.student, "num_layers", None) or len(getattr(self.student, "layers", fanouts))
-        if layers != len(fanouts):
-            raise UserInputError(f"{type(self.student).__name__} has {layers} layers but fanouts has {len(fanouts)} "
-                                 f"entries; give one fanout per layer, e.g. fanouts={tuple([10] * layers)}")
+        check_fanouts(self.student, fanouts)
         self.graph = sampling_graph(self.student, self.data.graph)
-        self.sampler = dgl.dataloading.NeighborSampler(fanouts)
-        self.full_sampler = dgl.dataloading.MultiLayerFullNeighborSampler(len(fanouts))
+        self.sampler = neighbor_sampler(fanouts)
 
     def _setup_clusters(self) -> None:
         from .._compat import dgl
@@ -138,13 +133,11 @@ class MiniBatchRun:
             chunks = list(torch.randperm(self.data.num_nodes).split(cfg.batch_size))
         return chunks[:cfg.batches_per_epoch] if cfg.batches_per_epoch is not None else chunks
 
-    def _inputs(self, nodes: torch.Tensor, sampler=None) -> tuple:
+    def _inputs(self, nodes: torch.Tensor) -> tuple:
         """The student's inputs whose output rows are ``nodes`` (in that order)."""
         data = self.data
         if self.kind == "neighbor":
-            with one_sampling_thread():
-                input_nodes, output_nodes, blocks = (sampler or self.sampler).sample(self.graph, nodes)
-            return blocks, data.feat[input_nodes]
+            return sample_blocks(self.sampler, self.graph, nodes, data.feat)
         if self.kind == "node":
             return (self.table[nodes],)
         from .._compat import dgl
@@ -200,19 +193,20 @@ class MiniBatchRun:
 
     @torch.no_grad()
     def logits_of(self, nodes: torch.Tensor) -> torch.Tensor:
-        """Eval-mode logits of ``nodes``: full neighbourhoods (blocks), rows, or the whole graph (clusters)."""
+        """Eval-mode logits of ``nodes``: through sampled blocks (so that memory stays bounded by the
+        batch), of rows, or of the whole graph (clusters)."""
         module = self.module
         module.eval()
         try:
             if self.kind == "cluster":
                 return module(self.data.graph, self.data.feat)[nodes]
-            sampler = self.full_sampler if self.kind == "neighbor" else None
-            return torch.cat([module(*self._inputs(chunk, sampler)) for chunk in nodes.split(self.cfg.batch_size)])
+            return torch.cat([module(*self._inputs(chunk)) for chunk in nodes.split(self.cfg.batch_size)])
         finally:
             module.train()
 
     def all_logits(self, student) -> torch.Tensor:
-        """Every node's eval-mode logits (layer-wise ``inference`` where the model offers it)."""
+        """Every node's eval-mode logits: layer-wise ``inference`` over full neighbourhoods where the
+        model offers it, else through sampled blocks."""
         inference = getattr(student, "inference", None)
         if inference is not None:
             return inference(self.data.graph, self.data.feat, batch_size=max(self.cfg.batch_size, 4096))
