@@ -222,7 +222,7 @@ def _distill_config(args, model: str, dataset: str, graph) -> dict:
         config = paper_config(model, dataset, args.method)
     elif args.settings == "tuned":
         config = tuned_config(model, dataset, args.method, graph)
-    else:  # the Distiller's own defaults, the same as the Python API's
+    else:  # standard: DistillConfig's own defaults, the same as the Python API's
         config = {}
     for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
                 "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on") + MINIBATCH_FLAGS:

@@ -180,10 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
     source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
     distill.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated student seeds (default: 0)")
-    distill.add_argument("--settings", choices=("default", "tuned", "paper"), default="default",
-                         help="default: the Distiller's defaults, as in the Python API; tuned: the per-cell settings "
+    distill.add_argument("--settings", choices=("standard", "tuned", "paper"), default="standard",
+                         help="standard: DistillConfig's, the same as the Python API's; tuned: the per-cell settings "
                               "of the reproduction table (paper datasets); paper: the paper's published cell (SGD, "
-                              "summed losses) (default: default)")
+                              "summed losses) (default: standard)")
     _settings_flags(distill)
     _minibatch_flags(distill, ("neighbor", "cluster", "node"))
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")

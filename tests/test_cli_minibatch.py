@@ -32,7 +32,7 @@ def test_sampled_teacher_then_sampled_student(capsys, tmp_path):
                              "--json", "--quiet")
     assert code == 0, err
     res = json.loads(out.strip().splitlines()[-1])
-    assert res["dataset"] == "planted" and res["settings"] == "default" and res["alpha"] == 0.01
+    assert res["dataset"] == "planted" and res["settings"] == "standard" and res["alpha"] == 0.01
     assert res["test_acc"] > 0.5
 
 
