@@ -5,18 +5,14 @@ DGL): the settings (``DistillConfig``), the input checks, LTD's start (calibrate
 temperature network), the step core, the schedules, the callbacks (early stopping, progress,
 divergence guard), the full-graph loop and the result. This module adds only what touches the
 graph: the checks of ``x``/``edge_index``/``y``, a view of the ``Data`` that the shared checks read,
-and the run, whose one batch is ``(x, edge_index)`` with the entropy of :mod:`.entropy`.
+and the inputs of the shared full-graph run: ``(x, edge_index)`` with the entropy of :mod:`.entropy`.
 """
 from __future__ import annotations
-
-import dataclasses
 
 import torch
 from torch import Tensor, nn
 
-from dgl_ltd.distill import Distiller, DistillResult
-from dgl_ltd.distill.distiller import FullGraphRun
-from dgl_ltd.distill.full_graph import eval_logits, full_graph_batch
+from dgl_ltd.distill import Distiller, DistillResult, FullGraphRun
 from dgl_ltd.errors import UserInputError
 
 from .entropy import neighbourhood_entropy
@@ -69,21 +65,6 @@ class DataGraph:
         return self._num_nodes
 
 
-class PyGFullGraphRun(FullGraphRun):
-    """:class:`~dgl_ltd.distill.distiller.FullGraphRun` with ``(x, edge_index)`` as the batch's inputs."""
-
-    def __init__(self, cfg, student, data):  # noqa: D107; not super().__init__: its entropy is DGL's
-        self.cfg, self.data = cfg, data
-        edge_index = data.graph.edge_index
-        entropy = neighbourhood_entropy(edge_index, data.teacher).to(data.feat.dtype) if cfg.learns else None
-        kd_mask = ~data.meta_mask if cfg.learns and cfg.kd_holdout else None
-        batch = full_graph_batch(data, entropy, kd_mask)
-        self.batch = dataclasses.replace(batch, inputs=(data.feat, edge_index))
-
-    def all_logits(self, student):
-        return eval_logits(student, *self.batch.inputs)
-
-
 class PyGDistiller(Distiller):
     """:class:`dgl_ltd.distill.Distiller` for a PyG student called as ``student(x, edge_index)``.
 
@@ -111,4 +92,7 @@ class PyGDistiller(Distiller):
         return super().fit(DataGraph(data, self.config), teacher_logits, seed=seed)
 
     def make_run(self, data):
-        return PyGFullGraphRun(self.config, self.student, data)
+        """The shared full-graph loop, on ``(x, edge_index)`` with the entropy of :mod:`.entropy`."""
+        edge_index = data.graph.edge_index
+        entropy = neighbourhood_entropy(edge_index, data.teacher) if self.config.learns else None
+        return FullGraphRun(self.config, self.student, data, inputs=(data.feat, edge_index), entropy=entropy)

@@ -18,9 +18,9 @@ Layout: :mod:`~.config` (settings), :mod:`~.inputs` (checks), :mod:`~.start` (LT
 """
 from .config import METHODS, DistillConfig
 from .core import Batch, MetaBatch, StepCore
-from .distiller import Distiller
+from .distiller import Distiller, FullGraphRun
 from .result import DistillResult
 from .start import calibrated_temperature
 
-__all__ = ["METHODS", "Batch", "DistillConfig", "DistillResult", "Distiller", "MetaBatch", "StepCore",
+__all__ = ["METHODS", "Batch", "DistillConfig", "DistillResult", "Distiller", "FullGraphRun", "MetaBatch", "StepCore",
            "calibrated_temperature"]

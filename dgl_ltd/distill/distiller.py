@@ -151,21 +151,31 @@ class Distiller:
 
 
 class FullGraphRun:
-    """Full-graph training: the whole graph is one batch, every epoch one step."""
+    """Full-graph training: the whole graph is one batch, every epoch one step.
 
-    def __init__(self, cfg, student, data):
-        from ..entropy import neighbourhood_entropy
+    ``inputs`` (default ``(graph, feat)``) is what the student is called with and ``entropy`` the
+    (N,) neighbourhood entropy (default: :func:`dgl_ltd.entropy.neighbourhood_entropy`, computed
+    for LTD only), so that another framework's graph (the PyG twin's ``(x, edge_index)``) runs the
+    same loop.
+    """
 
+    def __init__(self, cfg, student, data, inputs: tuple | None = None, entropy: torch.Tensor | None = None):
         self.cfg, self.data, self.module = cfg, data, student
-        entropy = neighbourhood_entropy(data.graph, data.teacher).to(data.feat.dtype) if cfg.learns else None
+        if cfg.learns and entropy is None:
+            from ..entropy import neighbourhood_entropy
+
+            entropy = neighbourhood_entropy(data.graph, data.teacher)
+        entropy = entropy.to(data.feat.dtype) if cfg.learns else None
         kd_mask = ~data.meta_mask if cfg.learns and cfg.kd_holdout else None
         self.batch = full_graph_batch(data, entropy, kd_mask)
+        if inputs is not None:
+            self.batch.inputs = inputs
 
     def train(self, core, schedule, callbacks, history) -> int:
         return run_full_graph(core, schedule, self.data, self.batch, callbacks, self.cfg.max_epochs, history)
 
     def all_logits(self, student):
-        return eval_logits(student, self.data.graph, self.data.feat)
+        return eval_logits(student, *self.batch.inputs)
 
     def keep(self, core):
         """What early stopping keeps of the best epoch besides the weights: its temperatures."""
