@@ -19,8 +19,9 @@ def neighbourhood_entropy(graph: "dgl.DGLGraph", teacher_logits: torch.Tensor) -
         \bar p_v = \frac{1}{|N(v)|} \sum_{u \in N(v)} \mathrm{softmax}(t_u)
 
     ``N(v)`` are the in-neighbours of ``v`` in ``graph`` with ``v`` itself excluded (self-loops
-    are ignored). The mean is one fused ``update_all(copy_u, mean)``: O(E*C) time and O(N*C)
-    memory, no dense N x N matrix. ``0 * log 0`` counts as 0. A node without neighbours gets
+    are ignored: weighted 0, so the graph is never copied). The mean is one fused
+    ``update_all(copy_u, mean)`` (with self-loops: a weighted sum and a count): O(E*C) time and
+    O(N*C + E) memory, no dense N x N matrix. ``0 * log 0`` counts as 0. A node without neighbours gets
     ``log C``, the entropy of the uniform distribution (no neighbourhood evidence).
 
     Parameters
@@ -49,12 +50,21 @@ def neighbourhood_entropy(graph: "dgl.DGLGraph", teacher_logits: torch.Tensor) -
             "nodes; pass an N x C tensor"
         )
     probs = torch.softmax(teacher_logits.detach().float(), dim=-1)
-    graph = dgl.remove_self_loop(graph) if graph.num_edges() else graph
+    src, dst = graph.edges()
+    self_loop = src == dst
     with graph.local_scope():
         graph.srcdata["p"] = probs
-        graph.update_all(fn.copy_u("p", "m"), fn.mean("m", "p_bar"))
-        p_bar = graph.dstdata["p_bar"]
-        has_neighbours = graph.in_degrees() > 0
+        if bool(self_loop.any()):  # weigh self-loops 0 instead of copying the graph without them
+            graph.edata["w"] = (~self_loop).to(probs.dtype).unsqueeze(-1)
+            graph.update_all(fn.u_mul_e("p", "w", "m"), fn.sum("m", "p_sum"))
+            graph.update_all(fn.copy_e("w", "m"), fn.sum("m", "count"))
+            count = graph.dstdata["count"]
+            p_bar = graph.dstdata["p_sum"] / count.clamp_min(1.0)
+            has_neighbours = count.squeeze(-1) > 0
+        else:
+            graph.update_all(fn.copy_u("p", "m"), fn.mean("m", "p_bar"))
+            p_bar = graph.dstdata["p_bar"]
+            has_neighbours = graph.in_degrees() > 0
     plogp = torch.where(p_bar > 0, p_bar * torch.log(p_bar.clamp_min(1e-30)), torch.zeros_like(p_bar))
     entropy = (-plogp.sum(-1)).clamp_min(0.0)
     uniform = math.log(teacher_logits.shape[1])

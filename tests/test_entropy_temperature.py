@@ -96,3 +96,13 @@ def test_temperature_network_reads_logits_their_norm_and_the_entropy():
     assert torch.equal(net.features(z, h), torch.cat([z, z.norm(dim=-1, keepdim=True), h[:, None]], -1))
     # a trained (here: randomly initialised) network gives other temperatures for another entropy
     assert not torch.allclose(net(z, h), net(z, h + 1.0))
+
+
+def test_entropy_never_copies_the_graph(monkeypatch):
+    # dgl.remove_self_loop copies the whole graph (13.5 GiB peak at ogbn-products size); self-loops are weighed 0
+    monkeypatch.setattr(dgl, "remove_self_loop", lambda *a, **k: (_ for _ in ()).throw(AssertionError("copied")))
+    g = dgl.graph(([0, 1, 2, 2], [1, 0, 2, 0]), num_nodes=4)  # node 2 has only its self-loop; node 3 nothing
+    logits = torch.tensor([[5.0, 0.0], [0.0, 5.0], [3.0, 0.0], [0.0, 0.0]])
+    got = neighbourhood_entropy(g, logits)
+    assert torch.allclose(got[2:], torch.full((2,), math.log(2)))
+    torch.testing.assert_close(got, dense_reference((0, 1, 2, 2), (1, 0, 2, 0), 4, logits), rtol=1e-5, atol=1e-6)
