@@ -54,16 +54,10 @@ def check_report_dir(out_dir) -> Path:
     Nothing is created here (a run that fails later leaves no empty folder); the nearest existing
     parent must be a writable folder.
     """
+    from .files import check_output_folder
+
     path = Path(out_dir).expanduser()
-    if path.exists() and not path.is_dir():
-        raise UserInputError(f"report folder {str(out_dir)!r} is an existing file; give a folder (it is created if missing)")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserInputError(f"report folder {str(out_dir)!r} lies under the file {str(existing)!r}; give another folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserInputError(f"report folder {str(out_dir)!r}: {str(existing)!r} is not writable; give another folder")
+    check_output_folder(path, "--report")
     if importlib.util.find_spec("matplotlib") is None:
         raise UserInputError("reports need matplotlib: pip install matplotlib (or the package's [report] extra)")
     return path

@@ -25,3 +25,26 @@ def data_dir() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # DGL's dataset classes write cache files; keep them out of the user's home and of shared/
     monkeypatch.setenv("DGL_LTD_CACHE", str(tmp_path_factory.getbasetemp() / "dgl_ltd_cache"))
+
+
+@pytest.fixture(scope="session")
+def cora():
+    """The built-in Cora under the paper's protocol (shared: tests that change it work on a clone)."""
+    from dgl_ltd.data import load_dataset
+
+    return load_dataset("cora")
+
+
+@pytest.fixture(scope="session")
+def cora_logits(cora, data_dir):
+    """The paper's teacher logits on Cora, by model file name: ``cora_logits("GCN")``."""
+    from dgl_ltd.data import load_logits
+
+    cache = {}
+
+    def load(model: str):
+        if model not in cache:
+            cache[model] = load_logits(data_dir / "ltd_teacher_logits" / "cora" / f"{model}.txt", cora)
+        return cache[model].clone()
+
+    return load

@@ -4,7 +4,7 @@ from torch import nn
 
 dgl = pytest.importorskip("dgl")
 
-from dgl_ltd.data import accuracy, load_dataset, load_logits
+from dgl_ltd.data import accuracy
 from dgl_ltd.distill import Distiller
 from dgl_ltd.settings import paper_config, tuned_config
 from dgl_ltd.errors import UserInputError
@@ -12,13 +12,8 @@ from dgl_ltd.models import build_model
 
 
 @pytest.fixture(scope="module")
-def cora():
-    return load_dataset("cora")
-
-
-@pytest.fixture(scope="module")
-def gcn_teacher(cora, data_dir):
-    return load_logits(data_dir / "ltd_teacher_logits" / "cora" / "GCN.txt", cora)
+def gcn_teacher(cora_logits):
+    return cora_logits("GCN")
 
 
 def fit(cora, teacher, method, seed=0, model="gcn", **config):

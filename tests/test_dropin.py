@@ -8,7 +8,6 @@ import torch
 dgl = pytest.importorskip("dgl")
 
 from dgl_ltd import Distiller
-from dgl_ltd.data import load_dataset, load_logits
 from dgl_ltd.distill.callbacks import TrainingDiverged
 from dgl_ltd.errors import UserInputError
 from dgl_ltd.models import build_model
@@ -19,13 +18,8 @@ RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "repr
 
 
 @pytest.fixture(scope="module")
-def cora():
-    return load_dataset("cora")
-
-
-@pytest.fixture(scope="module")
-def teacher(cora, data_dir):
-    return load_logits(data_dir / "ltd_teacher_logits" / "cora" / "GCN.txt", cora)
+def teacher(cora_logits):
+    return cora_logits("GCN")
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,15 @@ from torch import nn
 dgl = pytest.importorskip("dgl")
 
 from dgl_ltd import Distiller
-from dgl_ltd.data import load_dataset, load_logits
+from dgl_ltd.data import load_dataset
 from dgl_ltd.errors import UserInputError
 from dgl_ltd.models import build_model
 from dgl_ltd.training import set_seed
 
 
 @pytest.fixture(scope="module")
-def cora():
-    return load_dataset("cora")
-
-
-@pytest.fixture(scope="module")
-def teacher(cora, data_dir):
-    return load_logits(data_dir / "ltd_teacher_logits" / "cora" / "GraphSAGE.txt", cora)
+def teacher(cora_logits):
+    return cora_logits("GraphSAGE")
 
 
 def run(cora, teacher, model, method, seed=0, **config):

@@ -148,7 +148,7 @@ def test_cli_report_into_a_file_exits_2_before_any_work(capsys, monkeypatch, tmp
     code = main(["distill", "--quiet", "--report", str(tmp_path / relative)])
     _, err = capsys.readouterr()
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert "report folder" in err and "file" in err
+    assert "--report" in err and "file" in err
 
 
 def test_cli_report_for_every_seed(capsys, tmp_path, data_dir):
