@@ -20,7 +20,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 DIGITS = 4  # accuracies are printed as the paper prints them
 PLANTED_FLAGS = ("num_nodes", "avg_degree", "num_classes", "num_feats")
 TEXT_LOGITS_MAX_NODES = 500_000  # teacher --out writes .npy always, text rows up to this many nodes
-MINIBATCH_FLAGS = ("fanouts", "sampler", "batch_size", "batches_per_epoch", "num_workers")
+MINIBATCH_FLAGS = ("fanouts", "sampler", "batch_size", "batches_per_epoch")
 
 
 def _summary(accs: list, extra: dict) -> dict:
@@ -124,7 +124,7 @@ def cmd_teacher(args) -> dict:
     from .devices import resolve_device
     from .files import check_output_folder
 
-    unused = [flag for flag in ("batch_size", "batches_per_epoch", "num_workers", "sampler")
+    unused = [flag for flag in ("batch_size", "batches_per_epoch", "sampler")
               if getattr(args, flag) is not None]
     if unused and args.fanouts is None:
         raise UserInputError(f"--{unused[0].replace('_', '-')} applies to mini-batch training; add --fanouts "

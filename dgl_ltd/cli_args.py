@@ -79,7 +79,6 @@ def _minibatch_flags(parser: argparse.ArgumentParser, samplers: tuple) -> None:
     parser.add_argument("--batch-size", type=_positive, default=None, help="seed nodes per batch (default: 1024)")
     parser.add_argument("--batches-per-epoch", type=_positive, default=None,
                         help="at most this many batches per epoch (default: all nodes once)")
-    parser.add_argument("--num-workers", type=int, default=None, help="sampling worker processes (default: 0)")
 
 
 def _planted_flags(parser: argparse.ArgumentParser) -> None:

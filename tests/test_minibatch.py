@@ -96,3 +96,4 @@ def test_bad_minibatch_input_fails_before_training(cora, teacher):
             Distiller(build_model(model, cora.ndata["feat"].shape[1], 7), "kd", fanouts=(5, 5)).fit(cora, teacher)
     with pytest.raises(UserInputError, match="sampler='node' is for students that read one feature row"):
         Distiller(student, "kd", sampler="node").fit(cora, teacher)
+

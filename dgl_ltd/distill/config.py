@@ -72,7 +72,6 @@ class DistillConfig:
     sampler: str | None = None
     batch_size: int = 1024
     batches_per_epoch: int | None = None
-    num_workers: int = 0
     cluster_parts: int = 32
     show_progress: bool = True
 
@@ -111,8 +110,7 @@ class DistillConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
                 raise UserInputError(f"{name} must be a finite number, got {value!r}")
-        for name in ("max_epochs", "patience", "meta_every", "warmup", "temp_hidden", "batch_size", "num_workers",
-                     "cluster_parts") + (("batches_per_epoch",) if self.batches_per_epoch is not None else ()):
+        for name in ("max_epochs", "patience", "meta_every", "warmup", "temp_hidden", "batch_size", "cluster_parts") + (("batches_per_epoch",) if self.batches_per_epoch is not None else ()):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Integral):
                 raise UserInputError(f"{name} must be an integer, got {value!r}")
@@ -185,6 +183,5 @@ class DistillConfig:
         if self.batches_per_epoch is not None and not self.minibatch:
             raise UserInputError("batches_per_epoch applies to mini-batch training; add fanouts (e.g. (10, 10)) or "
                                  "sampler='cluster', or drop it")
-        if self.num_workers < 0 or self.cluster_parts < 1:
-            raise UserInputError(f"num_workers must be >= 0 and cluster_parts >= 1, got {self.num_workers!r} and "
-                                 f"{self.cluster_parts!r}")
+        if self.cluster_parts < 1:
+            raise UserInputError(f"cluster_parts must be >= 1, got {self.cluster_parts!r}")

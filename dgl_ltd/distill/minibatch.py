@@ -145,10 +145,16 @@ class MiniBatchRun:
         return dgl.node_subgraph(data.graph, nodes), data.feat[nodes]
 
     def batch(self, nodes: torch.Tensor) -> Batch:
+        """The :class:`Batch` of seed ``nodes``."""
         data = self.data
         rows = lambda t: None if t is None else t[nodes]  # noqa: E731
         return Batch(self._inputs(nodes), data.teacher[nodes], data.labels[nodes], data.distill_mask[nodes],
                      rows(self.entropy), rows(self.kd_mask))
+
+    def _batches(self):
+        """This epoch's (seed nodes, Batch) pairs, sampled in this process on one thread (reproducible)."""
+        for nodes in self._seed_chunks():
+            yield nodes, self.batch(nodes)
 
     def meta_batch(self, nodes: torch.Tensor) -> MetaBatch:
         """The judging nodes' inputs: their own sampled blocks (their subgraph with the batch's, for clusters)."""
@@ -172,10 +178,10 @@ class MiniBatchRun:
 
     def _epoch(self, core, schedule, epoch: int) -> dict:
         losses, taus, norms = [], [], []
-        for nodes in self._seed_chunks():
+        for nodes, batch in self._batches():
             learn = schedule.learn(self.step_count)
             meta = self.meta_batch(nodes) if learn else None
-            out = core.step(self.batch(nodes), learn, schedule.refresh(self.step_count, self.learned_last), meta)
+            out = core.step(batch, learn, schedule.refresh(self.step_count, self.learned_last), meta)
             self.learned_last, self.step_count = learn, self.step_count + 1
             losses.append(out.loss)
             taus.append(out.tau)
