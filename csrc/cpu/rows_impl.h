@@ -11,6 +11,9 @@
 // dl/dz = g w (softmax(z) - p) and sums <p, t>, <p, z>; sweep 2 (row in cache) forms the centred
 // covariance for dl/dtau and, when asked, dl/dt.
 //
+// Rows of at most kMaxShortVectors vectors (C <= 64 in float with AVX-512) take the register-resident
+// variants of rows_short.h instead.
+//
 // The last, partial vector of a row keeps its lanes past the row's end neutral (s = -inf, p = 0,
 // z - mz = 0 with exp masked to 0). Whole vectors are read past a row's end whenever that memory
 // still belongs to the tensor, and written past it when the next rows belong to the same call
@@ -25,6 +28,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #ifndef DGL_LTD_ISA
 #error "define DGL_LTD_ISA (DEFAULT, AVX2 or AVX512) and DGL_LTD_ISA_NAME before including rows_impl.h"
@@ -193,15 +197,14 @@ RowSums<T> row_sums(const ForwardRows<T>& a, int64_t v, T* sb, const Vec<T>& kee
 // and the losses of the whole group are then formed a vector at a time.
 constexpr int64_t kGroup = 64;
 
-template <typename T>
-void forward_rows_impl(const ForwardRows<T>& a, int64_t begin, int64_t end, T* sb) {
+template <typename T, typename RowFn>
+void forward_groups(const ForwardRows<T>& a, int64_t begin, int64_t end, const RowFn& row) {
   constexpr int64_t W = Vec<T>::size();
-  const Vec<T> keep = tail_mask<T>(a.cols % W); // every chunk but a row's last is whole vectors
   T ms[kGroup], mz[kGroup], Ss[kGroup], Sz[kGroup], A[kGroup], w[kGroup];
   for (int64_t g0 = begin; g0 < end; g0 += kGroup) {
     const int64_t n = end - g0 < kGroup ? end - g0 : kGroup;
     for (int64_t i = 0; i < n; ++i) {
-      const RowSums<T> r = row_sums(a, g0 + i, sb, keep);
+      const RowSums<T> r = row(g0 + i);
       ms[i] = r.ms;
       mz[i] = r.mz;
       Ss[i] = r.Ss;
@@ -219,14 +222,45 @@ void forward_rows_impl(const ForwardRows<T>& a, int64_t begin, int64_t end, T* s
   }
 }
 
+#include "cpu/rows_short.h"
+
+// Calls f(std::integral_constant<int, NV>) for a row of `vectors` <= kMaxShortVectors SIMD vectors.
+template <typename F>
+void with_short_rows(int64_t vectors, const F& f) {
+  switch (vectors) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
+  }
+}
+
 template <typename T>
-void backward_rows_impl(const BackwardRows<T>& a, int64_t begin, int64_t end, T* pb) {
+void forward_rows_impl(const ForwardRows<T>& a, int64_t begin, int64_t end, T* sb) {
   constexpr int64_t W = Vec<T>::size();
-  const int64_t C = a.cols, total = a.rows * a.cols, limit = end * a.cols;
+  const int64_t vectors = (a.cols + W - 1) / W;
+  if (vectors <= kMaxShortVectors) {
+    const Vec<T> keep = tail_mask<T>(a.cols - (vectors - 1) * W);
+    with_short_rows(vectors, [&](auto nv) {
+      forward_groups(a, begin, end, [&](int64_t v) { return row_sums_short<T, decltype(nv)::value>(a, v, keep); });
+    });
+    return;
+  }
+  const Vec<T> keep = tail_mask<T>(a.cols % W); // every chunk but a row's last is whole vectors
+  forward_groups(a, begin, end, [&](int64_t v) { return row_sums(a, v, sb, keep); });
+}
+
+template <typename T>
+void backward_row(const BackwardRows<T>& a, int64_t v, T* pb, const Vec<T>& keep, int64_t limit) {
+  constexpr int64_t W = Vec<T>::size();
+  const int64_t C = a.cols, total = a.rows * a.cols;
   const int64_t rest = C % W, full = C - rest;
   const Vec<T> zero(T(0));
-  const Vec<T> keep = tail_mask<T>(rest);
-  for (int64_t v = begin; v < end; ++v) {
+  {
     const T* t = a.t + v * C;
     const T* z = a.z + v * C;
     T* dz = a.dz + v * C;
@@ -275,6 +309,26 @@ void backward_rows_impl(const BackwardRows<T>& a, int64_t begin, int64_t end, T*
         store_part(k * Vec<T>::loadu(pb + full) * (zv - pz), dt + full, rest, whole_write);
       }
     }
+  }
+}
+
+// `limit`: the end of this call's rows in elements; whole-vector stores may spill up to it.
+template <typename T>
+void backward_rows_impl(const BackwardRows<T>& a, int64_t begin, int64_t end, T* pb) {
+  constexpr int64_t W = Vec<T>::size();
+  const int64_t vectors = (a.cols + W - 1) / W, limit = end * a.cols;
+  if (vectors <= kMaxShortVectors) {
+    const Vec<T> keep = tail_mask<T>(a.cols - (vectors - 1) * W);
+    with_short_rows(vectors, [&](auto nv) {
+      for (int64_t v = begin; v < end; ++v) {
+        backward_row_short<T, decltype(nv)::value>(a, v, keep, limit);
+      }
+    });
+    return;
+  }
+  const Vec<T> keep = tail_mask<T>(a.cols % W);
+  for (int64_t v = begin; v < end; ++v) {
+    backward_row(a, v, pb, keep, limit);
   }
 }
 
