@@ -1,6 +1,8 @@
 """Inputs and comparisons shared by the tests of the fused loss (test_ops.py, test_ops_cuda.py)."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -85,3 +87,11 @@ def assert_as_accurate(got, cpu, ref, rtol: float) -> None:
         scale = max(1.0, r.abs().max().item())
         err, err_cpu = (a - r).abs().max().item(), (c - r).abs().max().item()
         assert err <= max(rtol * scale, 8 * err_cpu), (err, err_cpu, scale)
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run Python code in a fresh interpreter at the repository root (a C++ crash then fails one test),
+    without the variables that switch the compiled kernel off, plus ``env``."""
+    environ = {k: v for k, v in os.environ.items() if k not in (ops.NO_EXT_ENV, ops.DISABLE_ENV)}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(environ, **env), capture_output=True,
+                          text=True, timeout=180)
