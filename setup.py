@@ -4,7 +4,8 @@ The compiled module ``dgl_ltd._C`` (per-node tempered-softmax KD kernel) is buil
 when torch is importable at build time (``pip install --no-build-isolation``). The CPU part is
 always built; the CUDA part only when torch sees a GPU or ``FORCE_CUDA=1`` (and nvcc is found),
 so a CPU install never needs nvcc. A failed build does not stop the install but is reported in a
-banner on stderr, and ``import dgl_ltd.ops`` warns. ``DGL_LTD_NO_EXT=1`` skips the extension on
+banner on stderr (pip shows it with ``-v``), and ``import dgl_ltd.ops`` warns;
+``DGL_LTD_REQUIRE_EXT=1`` makes a failed build fail the install. ``DGL_LTD_NO_EXT=1`` skips the extension on
 purpose (no warning): the package then runs the eager PyTorch expression with the same results.
 """
 import glob
@@ -145,6 +146,8 @@ def extension_kwargs():
                 super().run()
             except Exception as exc:  # no compiler, or a toolchain that cannot build against this torch
                 report_no_kernel(f"{type(exc).__name__}: {exc}")
+                if os.environ.get("DGL_LTD_REQUIRE_EXT") == "1":  # e.g. in CI: fail the install instead
+                    raise
 
     return {"ext_modules": [ext], "cmdclass": {"build_ext": OptionalBuildExt}}
 
