@@ -3,9 +3,10 @@
 #   1. build dgl_ltd._C in place with the CUDA kernels (sm_90),
 #   2. probe that a C++ error (TORCH_CHECK) raised inside the extension reaches Python; if it
 #      crashes the interpreter, relink the same objects with another toolchain and probe again,
-#   3. run tests/test_ops.py (the CUDA tests must run, not skip),
-#   4. time kernel vs eager vs torch.compile on the GPU, one call per timed step (latency included),
-#   5. the same with 20 calls per timed step, and the kernel at each row-group width (lanes per row).
+#   3. run tests/test_ops.py and tests/test_ops_cuda.py (the CUDA tests, opcheck included, must run, not skip),
+#   4. time kernel vs eager vs torch.compile vs a copy on the GPU, one call per timed step (latency included),
+#   5. the same with 20 calls per timed step, then the kernel at each row-group width (lanes per row;
+#      DGL_LTD_CUDA_LANES is read once per process, so one benchmark process per width).
 # Usage (repository root):  OUT=/some/dir bash benchmarks/gpu_check.sh
 # Writes gpu_env.txt, build.log, probe.log, pytest.log, bench.log, gpu_results.txt, bench_lanes.log
 # and gpu_lanes.txt into $OUT.
@@ -27,7 +28,7 @@ ENV="$OUT/gpu_env.txt"
 t0=$(date +%s)
 FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=9.0 $PY setup.py build_ext --inplace > "$OUT/build.log" 2>&1
 echo "build rc=$? in $(( $(date +%s) - t0 ))s" >> "$ENV"
-$PY -c "import torch, dgl_ltd._C as c; print('built_with_cuda', c.built_with_cuda())" >> "$ENV" 2>&1
+$PY -c "import torch, dgl_ltd.ops as o; print('built_with_cuda', torch.ops.dgl_ltd.built_with_cuda(), o.KERNEL_PATH)" >> "$ENV" 2>&1
 
 probe() {
   timeout 120 $PY - <<'EOF'
@@ -43,6 +44,7 @@ import dgl_ltd.ops
 attempt("torch-native-after-import", lambda: torch.ones(2) + torch.ones(3))
 t = torch.zeros(4, 3)
 attempt("dgl_ltd-op", lambda: torch.ops.dgl_ltd.tempered_kd_forward(t, torch.ones(3), t, torch.ones(4)))
+attempt("dgl_ltd-public-op", lambda: torch.ops.dgl_ltd.tempered_kd_loss(t, torch.ones(3), t))
 EOF
 }
 
@@ -74,7 +76,7 @@ t0=$(date +%s)
 # -n 4 (pytest-xdist, if present): a crashing test fails alone instead of ending the session.
 XDIST=""
 $PY -c "import xdist" 2>/dev/null && XDIST="-n 4"
-timeout 240 $PY -m pytest -q tests/test_ops.py --noconftest -rs -p no:cacheprovider $XDIST > "$OUT/pytest.log" 2>&1
+timeout 240 $PY -m pytest -q tests/test_ops.py tests/test_ops_cuda.py --noconftest -rs -p no:cacheprovider $XDIST > "$OUT/pytest.log" 2>&1
 echo "pytest rc=$? in $(( $(date +%s) - t0 ))s: $(tail -1 "$OUT/pytest.log")" >> "$ENV"
 
 t0=$(date +%s)
@@ -83,9 +85,13 @@ timeout 150 $PY benchmarks/bench_kernel.py --device cuda --sizes 1000000x47,1693
 echo "bench rc=$? in $(( $(date +%s) - t0 ))s" >> "$ENV"
 
 t0=$(date +%s)
-timeout 150 $PY benchmarks/bench_kernel.py --device cuda --sizes 1000000x47,169343x40 --repeats 15 --inner 20 \
-  --methods kernel,kernel-L4,kernel-L8,kernel-L16,kernel-L32,eager,compile \
+timeout 100 $PY benchmarks/bench_kernel.py --device cuda --sizes 1000000x47,169343x40 --repeats 15 --inner 20 \
   --out "$OUT/gpu_lanes.txt" > "$OUT/bench_lanes.log" 2>&1
+for lanes in 4 8 16 32; do
+  DGL_LTD_CUDA_LANES=$lanes timeout 40 $PY benchmarks/bench_kernel.py --device cuda --sizes 1000000x47,169343x40 \
+    --repeats 15 --inner 20 --methods kernel,copy --out "$OUT/gpu_lanes_$lanes.txt" >> "$OUT/bench_lanes.log" 2>&1
+  grep "| kernel |" "$OUT/gpu_lanes_$lanes.txt" 2>/dev/null | sed "s/| kernel |/| kernel-L$lanes |/" >> "$OUT/gpu_lanes.txt"
+done
 echo "bench lanes rc=$? in $(( $(date +%s) - t0 ))s" >> "$ENV"
 cat "$ENV" "$OUT/probe.log"
 tail -25 "$OUT/pytest.log"

@@ -1,12 +1,18 @@
-// Operator schemas, shared input checks, Meta (shape-only) kernels and the Python module.
+// Operator schemas, the input checks every backend shares, and the module's Python entry point.
 //
-// Importing ``dgl_ltd._C`` runs the static registrations below, after which the operators are
-// reachable as ``torch.ops.dgl_ltd.tempered_kd_forward`` / ``tempered_kd_backward``.
-// Autograd is wired once, in Python (``dgl_ltd.ops``), through a torch.autograd.Function.
+// Loading ``dgl_ltd._C`` runs the static registrations of every file in csrc/, after which
+//   torch.ops.dgl_ltd.tempered_kd_loss(teacher, tau, student, weight=None) -> loss_rows   (public)
+//   torch.ops.dgl_ltd.tempered_kd_forward / tempered_kd_backward   (the fused kernels it runs)
+//   torch.ops.dgl_ltd.built_with_cuda() -> bool, torch.ops.dgl_ltd.cpu_kernel_isa() -> str
+// are reachable. The kernels of each backend are registered in their own file (cpu/, cuda/,
+// meta/); the public operator's gradient is registered at the Autograd key (autograd/).
 #include "tempered_kd.h"
 
-#include <torch/extension.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/empty.h>
 #include <torch/library.h>
+
+#include <Python.h>
 
 namespace dgl_ltd {
 namespace ops {
@@ -53,7 +59,6 @@ void check_forward_inputs(
       "tempered_kd: teacher is on ", teacher.device(), " but student is on ", student.device());
   const int64_t n = student.size(0);
   check_rows(tau, student, n, "tau");
-  // An empty weight means "all ones" (saves an allocation and a read per row).
   check_rows(weight, student, weight.numel() == 0 ? 0 : n, "weight");
 }
 
@@ -74,50 +79,34 @@ void check_backward_inputs(
 
 namespace {
 
-// Shape-only kernels so that FakeTensor / torch.compile tracing can see through the ops. They
-// use symbolic sizes (sym_size / empty_symint) so that dynamic-shape tracing works too.
-void check_meta(const at::Tensor& teacher, const at::Tensor& tau, const at::Tensor& student) {
-  TORCH_CHECK(student.dim() == 2 && teacher.dim() == 2, "tempered_kd: logits must be 2-D (N, C)");
-  TORCH_CHECK(tau.dim() == 1, "tempered_kd: tau must have shape (N,)");
-  TORCH_CHECK(
-      teacher.scalar_type() == student.scalar_type() && tau.scalar_type() == student.scalar_type(),
-      "tempered_kd: teacher, tau and student must share a dtype");
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> tempered_kd_forward_meta(
+// The public operator below autograd (inference mode, or tracing that runs under the Autograd
+// key): the per-row losses of the fused forward, on whichever backend holds the tensors.
+at::Tensor tempered_kd_loss_rows(
     const at::Tensor& teacher,
     const at::Tensor& tau,
     const at::Tensor& student,
-    const at::Tensor& weight) {
-  check_meta(teacher, tau, student);
-  const c10::SymInt n = student.sym_size(0);
-  return {
-      at::empty_symint({n}, student.options()),
-      at::empty_symint({n}, student.options()),
-      at::empty_symint({n}, student.options())};
+    const c10::optional<at::Tensor>& weight) {
+  static auto forward = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("dgl_ltd::tempered_kd_forward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+                                const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  const at::Tensor w = weight.has_value() ? *weight : at::empty({0}, student.options());
+  return std::get<0>(forward.call(teacher, tau, student, w));
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> tempered_kd_backward_meta(
-    const at::Tensor& grad_rows,
-    const at::Tensor& teacher,
-    const at::Tensor& tau,
-    const at::Tensor& student,
-    const at::Tensor& weight,
-    const at::Tensor& lse_s,
-    const at::Tensor& lse_z,
-    bool need_teacher) {
-  check_meta(teacher, tau, student);
-  at::Tensor grad_teacher = need_teacher ? at::empty_symint(student.sym_sizes(), student.options())
-                                         : at::empty({0}, student.options());
-  return {
-      grad_teacher,
-      at::empty_symint({student.sym_size(0)}, student.options()),
-      at::empty_symint(student.sym_sizes(), student.options())};
+// True when the CUDA backend file was compiled in: it then registered the forward at the CUDA key.
+bool built_with_cuda() {
+  return c10::Dispatcher::singleton()
+      .findSchemaOrThrow("dgl_ltd::tempered_kd_forward", "")
+      .hasKernelForDispatchKey(c10::DispatchKey::CUDA);
 }
 
 } // namespace
 
 TORCH_LIBRARY(dgl_ltd, m) {
+  m.def(
+      "tempered_kd_loss(Tensor teacher, Tensor tau, Tensor student, Tensor? weight=None) "
+      "-> Tensor loss_rows");
   m.def(
       "tempered_kd_forward(Tensor teacher, Tensor tau, Tensor student, Tensor weight) "
       "-> (Tensor loss_rows, Tensor lse_s, Tensor lse_z)");
@@ -125,40 +114,22 @@ TORCH_LIBRARY(dgl_ltd, m) {
       "tempered_kd_backward(Tensor grad_rows, Tensor teacher, Tensor tau, Tensor student, "
       "Tensor weight, Tensor lse_s, Tensor lse_z, bool need_teacher) "
       "-> (Tensor grad_teacher, Tensor grad_tau, Tensor grad_student)");
+  m.def("built_with_cuda() -> bool", &built_with_cuda);
+  // Which compiled row loops the CPU kernels run ("avx512", "avx2" or "default"); cpu/ implements it.
+  m.def("cpu_kernel_isa() -> str");
 }
 
-TORCH_LIBRARY_IMPL(dgl_ltd, CPU, m) {
-  m.impl("tempered_kd_forward", &tempered_kd_forward_cpu);
-  m.impl("tempered_kd_backward", &tempered_kd_backward_cpu);
-}
-
-TORCH_LIBRARY_IMPL(dgl_ltd, Meta, m) {
-  m.impl("tempered_kd_forward", &tempered_kd_forward_meta);
-  m.impl("tempered_kd_backward", &tempered_kd_backward_meta);
-}
-
-#ifdef WITH_CUDA
-TORCH_LIBRARY_IMPL(dgl_ltd, CUDA, m) {
-  m.impl("tempered_kd_forward", &tempered_kd_forward_cuda);
-  m.impl("tempered_kd_backward", &tempered_kd_backward_cuda);
-}
-#endif
-
-bool built_with_cuda() {
-#ifdef WITH_CUDA
-  return true;
-#else
-  return false;
-#endif
+TORCH_LIBRARY_IMPL(dgl_ltd, CompositeExplicitAutograd, m) {
+  m.impl("tempered_kd_loss", &tempered_kd_loss_rows);
 }
 
 } // namespace ops
 } // namespace dgl_ltd
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "dgl_ltd compiled kernels; the operators live in torch.ops.dgl_ltd";
-  m.def(
-      "built_with_cuda",
-      &dgl_ltd::ops::built_with_cuda,
-      "Whether the CUDA kernels were compiled into this module.");
+// An importable, empty Python module: `import dgl_ltd._C` loads the library and so runs the
+// registrations above; everything is then reached through torch.ops.dgl_ltd.
+PyMODINIT_FUNC PyInit__C(void) {
+  static struct PyModuleDef module_def = {
+      PyModuleDef_HEAD_INIT, "_C", "dgl_ltd compiled kernels; the operators live in torch.ops.dgl_ltd", -1, nullptr};
+  return PyModule_Create(&module_def);
 }

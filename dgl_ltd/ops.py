@@ -6,15 +6,18 @@ weight ``w_v``::
     p_v = softmax(t_v / tau_v)
     l_v = w_v * (-sum_c p_vc * log_softmax(z_v)_c) = w_v * (logsumexp(z_v) - <p_v, z_v>)
 
-:func:`tempered_kd_loss` runs the compiled kernels of ``dgl_ltd._C`` (C++ on torch's CPU thread pool,
-CUDA on the GPU): one sweep over the rows forward, one backward, saving only two log-sum-exps per
-row instead of N x C probability matrices. Without the compiled module it evaluates
-:func:`eager_tempered_kd_loss`, the plain PyTorch expression, with the same results.
+:func:`tempered_kd_loss` runs the operator ``torch.ops.dgl_ltd.tempered_kd_loss`` of the compiled
+module ``dgl_ltd._C`` (vectorised C++ on torch's CPU thread pool, CUDA on the GPU), which is
+differentiable by itself (its gradient is registered in C++): one sweep over the rows forward, one
+backward, saving only two log-sum-exps per row instead of N x C probability matrices. Without the
+compiled module it evaluates :func:`eager_tempered_kd_loss`, the plain PyTorch expression, with the
+same results. :data:`KERNEL_PATH` (and :func:`kernel_path`) say which of the two runs; importing
+this module warns once when ``dgl_ltd._C`` is missing, unless ``DGL_LTD_NO_EXT=1`` asked for none.
 
 Environment variables: ``DGL_LTD_DISABLE_KERNEL=1`` forces the eager expression;
-``DGL_LTD_CUDA_LANES=4|8|16|32`` fixes how many GPU lanes share a row in both CUDA kernels (by
-default they pick it from C: at most 16 columns per lane forward, 4 backward;
-``benchmarks/results/kernel.md``).
+``DGL_LTD_CUDA_LANES=4|8|16|32``, read once per process, fixes how many GPU lanes share a row in
+both CUDA kernels (by default they pick it from C; ``benchmarks/results/kernel.md``);
+``ATEN_CPU_CAPABILITY=default|avx2``, read once, caps the instruction set of the CPU kernels.
 
 This module imports only torch, so it works on machines without DGL.
 """
@@ -22,66 +25,92 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["eager_tempered_kd_loss", "tempered_kd_loss", "has_compiled_kernel"]
+__all__ = ["eager_tempered_kd_loss", "tempered_kd_loss", "has_compiled_kernel", "kernel_path", "KERNEL_PATH"]
 
 _REDUCTIONS = ("sum", "mean", "none")
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 DISABLE_ENV = "DGL_LTD_DISABLE_KERNEL"
-CUDA_LANES_ENV = "DGL_LTD_CUDA_LANES"  # read by the CUDA launchers of the forward and the backward
+NO_EXT_ENV = "DGL_LTD_NO_EXT"
+CUDA_LANES_ENV = "DGL_LTD_CUDA_LANES"  # read once, at the first CUDA call, by the CUDA launchers
 
 try:
-    from . import _C  # noqa: F401  (importing registers torch.ops.dgl_ltd.*)
-except ImportError as exc:  # built with DGL_LTD_NO_EXT=1, or an incompatible torch
+    from . import _C  # noqa: F401  (loading the library registers torch.ops.dgl_ltd.*)
+except ImportError as exc:  # built with DGL_LTD_NO_EXT=1, a failed build, or an incompatible torch
     _C = None
-    _IMPORT_ERROR: Optional[str] = str(exc)
+    _IMPORT_ERROR: Optional[str] = str(exc) or type(exc).__name__
 else:
     _IMPORT_ERROR = None
 
-_warned_missing = False
-
 
 def has_compiled_kernel() -> bool:
-    """Whether the compiled module ``dgl_ltd._C`` was imported (CPU kernels at least).
+    """Whether the compiled module ``dgl_ltd._C`` was loaded (CPU kernels at least).
 
     Returns
     -------
     bool
-        ``True`` when ``torch.ops.dgl_ltd.tempered_kd_forward`` is available. The environment
+        ``True`` when ``torch.ops.dgl_ltd.tempered_kd_loss`` is available. The environment
         variable ``DGL_LTD_DISABLE_KERNEL=1`` does not change this answer; it only makes
         :func:`tempered_kd_loss` use the eager expression.
     """
     return _C is not None
 
 
-def _kernel_supports(x: Tensor) -> bool:
-    if _C is None or x.dtype not in _KERNEL_DTYPES:
-        return False
-    if x.device.type == "cpu":
-        return True
-    return x.device.type == "cuda" and bool(_C.built_with_cuda())
+def _cuda_kernels() -> bool:
+    return _C is not None and bool(torch.ops.dgl_ltd.built_with_cuda())
+
+
+def kernel_path() -> str:
+    """Which implementation :func:`tempered_kd_loss` runs for float32/float64 CPU tensors, in words.
+
+    Returns
+    -------
+    str
+        ``'compiled-cpu (<isa>)'`` or ``'compiled-cpu+cuda (<isa>)'`` (``<isa>``: the instruction
+        set of the CPU row loops: ``avx512``, ``avx2`` or ``default``) when the compiled operator
+        runs; ``'eager (<reason>)'`` when the eager expression does (the module is missing, or
+        ``DGL_LTD_DISABLE_KERNEL=1``).
+
+    Examples
+    --------
+    >>> from dgl_ltd.ops import kernel_path
+    >>> kernel_path().split(" ")[0] in ("compiled-cpu", "compiled-cpu+cuda", "eager")
+    True
+    """
+    if _C is None:
+        return f"eager (dgl_ltd._C is not available: {_IMPORT_ERROR})"
+    if os.environ.get(DISABLE_ENV, "") == "1":
+        return f"eager ({DISABLE_ENV}=1)"
+    devices = "cpu+cuda" if _cuda_kernels() else "cpu"
+    return f"compiled-{devices} ({torch.ops.dgl_ltd.cpu_kernel_isa()})"
+
+
+def _warn_missing_kernel() -> None:
+    if _C is None and os.environ.get(NO_EXT_ENV, "") != "1":
+        warnings.warn(
+            f"dgl_ltd._C is not available ({_IMPORT_ERROR}): tempered_kd_loss runs the eager PyTorch "
+            "expression (same results, about 5x slower, 6x more memory). Rebuild with "
+            f"`pip install --no-build-isolation .`, or set {NO_EXT_ENV}=1 to run without it on purpose.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+_warn_missing_kernel()
+KERNEL_PATH: str = kernel_path()
+"""What :func:`kernel_path` said at import."""
 
 
 def _use_kernel(x: Tensor) -> bool:
-    global _warned_missing
-    if os.environ.get(DISABLE_ENV, "") == "1":
+    if _C is None or os.environ.get(DISABLE_ENV, "") == "1" or x.dtype not in _KERNEL_DTYPES:
         return False
-    if _C is None:
-        if not _warned_missing:
-            _warned_missing = True
-            warnings.warn(
-                f"dgl_ltd._C is not available ({_IMPORT_ERROR}); tempered_kd_loss falls back to the "
-                "eager PyTorch expression (same results, slower, more memory). Rebuild with "
-                "`pip install --no-build-isolation .` to get the fused kernel.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return False
-    return _kernel_supports(x)
+    if x.device.type == "cpu":
+        return True
+    return x.device.type == "cuda" and _cuda_kernels()
 
 
 def _prepare(
@@ -166,6 +195,11 @@ def eager_tempered_kd_loss(
     rows = -(p * torch.log_softmax(student, dim=1)).sum(dim=1)
     if weight is not None:
         rows = rows * weight
+    return _reduce(rows, weight, reduction)
+
+
+def _reduce(rows: Tensor, weight: Optional[Tensor], reduction: str) -> Tensor:
+    """The weighted per-node losses, summed, averaged over the weights, or as they are."""
     if reduction == "none":
         return rows
     total = rows.sum()
@@ -175,48 +209,9 @@ def eager_tempered_kd_loss(
     return _safe_mean(total, weight_sum)
 
 
-class _TemperedKD(torch.autograd.Function):
-    """Autograd for the compiled operators (the only place they are wired to autograd)."""
-
-    @staticmethod
-    def forward(ctx: Any, teacher: Tensor, tau: Tensor, student: Tensor, weight: Tensor, reduction: str) -> Tensor:
-        teacher, tau, student, weight = (x.contiguous() for x in (teacher, tau, student, weight))
-        weight = weight.detach()
-        rows, lse_s, lse_z = torch.ops.dgl_ltd.tempered_kd_forward(teacher, tau, student, weight)
-        ctx.save_for_backward(teacher, tau, student, weight, lse_s, lse_z)
-        ctx.reduction = reduction
-        if reduction == "none":
-            return rows
-        total = rows.sum()
-        if reduction == "sum":
-            return total
-        # An empty weight means all ones (see tempered_kd_loss), so the mean divides by N.
-        weight_sum = weight.sum() if weight.numel() else total.new_tensor(float(student.shape[0]))
-        ctx.inv_weight_sum = torch.where(weight_sum != 0, 1.0 / weight_sum, torch.zeros_like(weight_sum))
-        return total * ctx.inv_weight_sum
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
-        teacher, tau, student, weight, lse_s, lse_z = ctx.saved_tensors
-        n = student.shape[0]
-        if ctx.reduction == "none":
-            grad_rows = grad
-        elif ctx.reduction == "sum":  # a stride-0 view: the kernels read it without a copy
-            grad_rows = grad.reshape(1).expand(n)
-        else:
-            grad_rows = (grad * ctx.inv_weight_sum).reshape(1).expand(n)
-        need_t = ctx.needs_input_grad[0]
-        d_t, d_tau, d_z = torch.ops.dgl_ltd.tempered_kd_backward(
-            grad_rows, teacher, tau, student, weight, lse_s, lse_z, need_t
-        )
-        return (
-            d_t if need_t else None,
-            d_tau if ctx.needs_input_grad[1] else None,
-            d_z if ctx.needs_input_grad[2] else None,
-            None,
-            None,
-        )
+def _kernel_loss(teacher: Tensor, tau: Tensor, student: Tensor, weight: Optional[Tensor], reduction: str) -> Tensor:
+    """The compiled operator (differentiable through its C++ autograd kernel), then the reduction."""
+    return _reduce(torch.ops.dgl_ltd.tempered_kd_loss(teacher, tau, student, weight), weight, reduction)
 
 
 def tempered_kd_loss(
@@ -231,13 +226,13 @@ def tempered_kd_loss(
 
     Computes ``l_v = w_v * CE(softmax(teacher_v / tau_v), log_softmax(student_v))`` and reduces
     it. Gradients flow to ``student``, ``tau`` and (when it requires grad) ``teacher``; never to
-    ``weight``. The compiled backward is differentiable once only: pass
+    ``weight``. The compiled backward is differentiable once only (a second derivative raises): pass
     ``double_backward=True`` to use :func:`eager_tempered_kd_loss` instead when you need
     gradients of gradients (e.g. ``create_graph=True``, gradient penalties, meta-gradients).
 
     The kernel is used for float32/float64 tensors on the CPU, and on CUDA when ``dgl_ltd._C``
     was built with CUDA; other dtypes/devices, ``DGL_LTD_DISABLE_KERNEL=1``, or a missing
-    ``dgl_ltd._C`` (warned about once) use the eager expression, with the same results.
+    ``dgl_ltd._C`` (warned about at import) use the eager expression, with the same results.
 
     Parameters
     ----------
@@ -277,6 +272,4 @@ def tempered_kd_loss(
     same = teacher.dtype == student.dtype == tau.dtype and teacher.device == student.device == tau.device
     if double_backward or not same or not _use_kernel(student):
         return eager_tempered_kd_loss(teacher, tau, student, weight, reduction)
-    if w is None:  # an empty weight tells the kernels "all ones"
-        w = student.new_empty(0)
-    return _TemperedKD.apply(teacher, tau_flat, student, w, reduction)
+    return _kernel_loss(teacher, tau_flat, student, w, reduction)

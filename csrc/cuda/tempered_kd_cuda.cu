@@ -16,6 +16,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h> // getCurrentCUDAStream without the cuBLAS/cuSPARSE headers
+#include <torch/library.h>
 
 #include <cuda_runtime.h>
 
@@ -23,6 +24,7 @@
 #include <cmath> // INFINITY
 #include <cstdlib> // getenv
 #include <string>
+#include <tuple>
 #include <type_traits> // integral_constant
 
 namespace dgl_ltd {
@@ -237,28 +239,33 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_backward_kernel(
 }
 
 // Lanes per row: the smallest power of two that gives each lane at most cols_per_lane columns,
-// between 4 and 32; the forward and the backward kernel use different limits.
-// DGL_LTD_CUDA_LANES=4|8|16|32 overrides both (for benchmarks and tests).
-// H200 timings at N = 10^6, C = 47 (benchmarks/results/kernel.md, 4th and 5th runs): the forward
-// was fastest with 4 lanes (12 columns per lane) at either backward width; the backward was
-// about 0.17 ms slower with 4 lanes than with 16 (3 columns per lane), comparing two machines
-// on which eager and torch.compile took the same time. Forward 4 + backward 16 lanes: 0.70 ms.
+// between 4 and 32; the forward and the backward kernel use different limits, chosen from timings
+// on an H200 (benchmarks/results/kernel.md, "rows of 4 to 32 lanes").
+// DGL_LTD_CUDA_LANES=4|8|16|32 overrides both (for benchmarks and tests); it is read once, at the
+// first call (a bad value raises at every call, since the failed initialisation is retried).
 constexpr int64_t kForwardColsPerLane = 16;
 constexpr int64_t kBackwardColsPerLane = 4;
 constexpr const char* kLanesEnv = "DGL_LTD_CUDA_LANES";
 
+int read_lanes_override() {
+  const char* env = std::getenv(kLanesEnv);
+  const std::string v = env == nullptr ? "" : env;
+  if (v.empty()) {
+    return 0;
+  }
+  TORCH_CHECK(
+      v == "4" || v == "8" || v == "16" || v == "32",
+      kLanesEnv,
+      " must be 4, 8, 16 or 32, got '",
+      v,
+      "': unset it to let the kernel choose");
+  return std::stoi(v);
+}
+
 int lanes_for(int64_t cols, int64_t cols_per_lane) {
-  if (const char* env = std::getenv(kLanesEnv)) {
-    const std::string v(env);
-    if (!v.empty()) {
-      TORCH_CHECK(
-          v == "4" || v == "8" || v == "16" || v == "32",
-          kLanesEnv,
-          " must be 4, 8, 16 or 32, got '",
-          v,
-          "': unset it to let the kernel choose");
-      return std::stoi(v);
-    }
+  static const int lanes_override = read_lanes_override();
+  if (lanes_override != 0) {
+    return lanes_override;
   }
   int lanes = 4;
   while (lanes < kWarp && lanes * cols_per_lane < cols) {
@@ -294,8 +301,6 @@ int64_t grid_for(int64_t rows, int lanes, c10::DeviceIndex device) {
   const int64_t resident = static_cast<int64_t>(std::max(sms, 1)) * (2048 / kThreads) * 4;
   return std::max<int64_t>(1, std::min(blocks, resident));
 }
-
-} // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> tempered_kd_forward_cuda(
     const at::Tensor& teacher,
@@ -381,6 +386,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> tempered_kd_backward_cuda(
     });
   });
   return {dt, dtau, dz};
+}
+
+} // namespace
+
+TORCH_LIBRARY_IMPL(dgl_ltd, CUDA, m) {
+  m.impl("tempered_kd_forward", &tempered_kd_forward_cuda);
+  m.impl("tempered_kd_backward", &tempered_kd_backward_cuda);
 }
 
 } // namespace ops
