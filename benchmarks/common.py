@@ -1,9 +1,9 @@
-"""Helpers shared by the benchmark scripts: argument types, machine/version header, data folder,
-result caching."""
+"""Helpers shared by the benchmark scripts: argument types, machine description, data folder, and
+the layout of ``benchmarks/results/``: ``runs/`` (JSON Lines run stores, see ``runstore.py``),
+``reports/`` (generated from the stores only, by ``regenerate.py``) and ``notes/`` (hand-written)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+RUNS = RESULTS / "runs"
+REPORTS = RESULTS / "reports"
+NOTES = RESULTS / "notes"
 DATASETS = ["cora", "citeseer", "amazon-computers", "amazon-photo"]
 MODELS = ["gcn", "gat", "graphsage", "appnp", "sgc"]
 # the fewest epochs of an LTD run that learns: tuned_config's 20-epoch warm-up, then two learning steps
@@ -54,15 +57,6 @@ def mean_std(values: list) -> tuple:
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return mean, std
-
-
-def load_cache(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def save_cache(path: Path, cache: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(cache, indent=1, sort_keys=True))
 
 
 def git_commit() -> str:
@@ -169,28 +163,9 @@ def at_least(minimum: int) -> callable:
     return parse
 
 
-def header_lines(report: Path, args, command: str | None = None, note: str = "") -> list:
-    """The 'Command' and 'Machine' lines of a report. A report assembled from many runs keeps its
-    hand-kept 'Commands:' line (add a new run's command to it by hand). Otherwise a run quotes itself
-    (``command``, default the running command line without ``--table-only``), this checkout's commit
-    and this machine, and ``--table-only``, which rebuilds the table from runs made earlier, keeps the
-    existing lines, with their commit and machine, when they quote the same command."""
-    command = command or command_line().replace(" --table-only", "")
-    fresh = [f"Command: `{command}` (commit {git_commit()}{note}).", f"Machine: {machine()}."]
-    lines = report.read_text().splitlines() if report.exists() else []
-    same = f"Command: `{command}` (commit " if getattr(args, "table_only", False) else "Commands: "
-    kept = next((line for line in lines if line.startswith("Commands: ") or line.startswith(same)), None)
-    if kept is None:
-        return fresh
-    return [kept, next((line for line in lines if line.startswith("Machine: ")), fresh[1])]
-
-
-def report_lines(title: str, command: str, explanation: list, head: str, report: Path | None = None,
-                 args=None) -> list:
-    """The opening of a results file: title, command and commit, machine, explanation, table head
-    (``report`` and ``args``: see :func:`header_lines`)."""
-    return [f"# {title}", "", *header_lines(report or RESULTS / "-", args, command), "",
-            *explanation, "", head, "|" + " --- |" * (head.count("|") - 1)]
+def table_head(head: str) -> list:
+    """A Markdown table's head row and its separator."""
+    return [head, "|" + " --- |" * (head.count("|") - 1)]
 
 
 def add_grid_arguments(parser, datasets: str, seeds: str) -> None:
@@ -198,14 +173,12 @@ def add_grid_arguments(parser, datasets: str, seeds: str) -> None:
     parser.add_argument("--datasets", type=dataset_list, default=datasets, help="comma-separated datasets")
     parser.add_argument("--models", type=model_list, default=",".join(MODELS), help="comma-separated models")
     parser.add_argument("--seeds", type=seed_list, default=seeds, help="comma-separated student seeds to run")
-    parser.add_argument("--table-seeds", type=seed_list, default=seeds,
-                        help=f"the seeds the table averages (default {seeds}, whatever --seeds ran)")
     parser.add_argument("--threads", type=at_least(1), default=1)
-    parser.add_argument("--table-only", action="store_true", help="only rewrite the table from the cache")
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the report from the run store")
 
 
-def run_then_table(args, run, table) -> None:
-    """Run the missing cells (unless --table-only), then print and write the table."""
+def run_then_report(args, run, write_report) -> None:
+    """Run the missing cells (unless --table-only), then write the report from the store and print it."""
     import time
 
     import torch
@@ -215,7 +188,14 @@ def run_then_table(args, run, table) -> None:
         start = time.perf_counter()
         run(args)
         print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
-    print(table(args))
+    print(write_report())
+
+
+def write_text(path: Path, text: str) -> str:
+    """Write a report (its folder created), returning the text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return text
 
 
 def command_line() -> str:

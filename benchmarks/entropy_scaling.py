@@ -19,7 +19,8 @@ line through log(time) against log(edges) measures the scaling (1 = linear in ed
 
 Usage: python benchmarks/entropy_scaling.py [--sizes 1e4,2e4,5e4,1e5,2e5,5e5,1e6] [--degree 10]
        [--classes 10] [--repeats 5] [--threads 1] [--dense-max 20000] [--no-local]
-Writes its section of benchmarks/results/pyg_vs_dgl.md and benchmarks/results/entropy_scaling.png.
+Writes its section of benchmarks/results/reports/pyg_vs_dgl.md and reports/entropy_scaling.png (no run store yet:
+the measured sections of 2026-11 are kept in benchmarks/results/notes/pyg_vs_dgl.md).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from common import ROOT, RESULTS, at_least, git_commit, machine
+from common import REPORTS, ROOT, at_least, git_commit, machine
 
 sys.path.insert(0, str(ROOT))
 from benchmarks.pyg.entropy import neighbourhood_entropy as pyg_entropy  # noqa: E402
@@ -178,8 +179,8 @@ def main() -> None:
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--dense-max", type=int, default=20000)
     parser.add_argument("--no-local", action="store_true", help="skip the local-edges control")
-    parser.add_argument("--out", default=str(RESULTS / "pyg_vs_dgl.md"))
-    parser.add_argument("--png", default=str(RESULTS / "entropy_scaling.png"))
+    parser.add_argument("--out", default=str(REPORTS / "pyg_vs_dgl.md"))
+    parser.add_argument("--png", default=str(REPORTS / "entropy_scaling.png"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()

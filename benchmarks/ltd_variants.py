@@ -2,8 +2,8 @@
 
 Each variant is ``tuned_config``'s LTD (or FT) with a few options changed; runs use the paper's
 shipped teacher logits and the same student seeds as ``reproduce.py``, whose cached KD, FT and LTD
-runs are the reference columns. Writes ``benchmarks/results/ltd_variants.md`` and caches every run in
-``benchmarks/results/ltd_variants_runs.json``.
+runs are the reference columns. Every run appends a record to ``benchmarks/results/runs/ltd_variants.jsonl``;
+the report ``benchmarks/results/reports/ltd_variants.md`` is written from the stores only.
 
     python benchmarks/ltd_variants.py --variants center,center-beta0.01,ft-calibrated \
         --datasets cora,citeseer --seeds 0,1,2
@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import statistics
 
-
-from common import (RESULTS, add_grid_arguments, choice_list, data_dir, header_lines, load_cache,
-                    run_then_table, save_cache)
-from dgl_ltd.data import load_dataset, load_logits
-from dgl_ltd.distill import Distiller, calibrated_temperature
+import reproduce
+from common import REPORTS, RUNS, add_grid_arguments, choice_list, data_dir, run_then_report, table_head, write_text
+from dgl_ltd.distill import calibrated_temperature
 from dgl_ltd.settings import paper_config, tuned_config
-from dgl_ltd.hparams import paper_result, teacher_logits_path
-from dgl_ltd.models import build_model
-from dgl_ltd.training import set_seed
+from dgl_ltd.hparams import paper_result
+from runstore import RunStore, provenance_lines
 
-CACHE = RESULTS / "ltd_variants_runs.json"
-REFERENCE = RESULTS / "reproduction_runs"
+STORE = RUNS / "ltd_variants.jsonl"
+REPORT = REPORTS / "ltd_variants.md"
+TABLE_SEEDS = (0, 1, 2)  # the seeds the table averages
 
 # name -> (method, overrides of tuned_config, description); the LTD variants that ran before the
 # default temperature learning rate became 0.0003 pin the 0.001 they ran with, so they stay comparable
@@ -38,10 +36,10 @@ VARIANTS = {
                         "the same with a 10x larger temperature learning rate (larger deviations)"),
     "beta0.0003": ("ltd", {"beta": 0.0003},
                    "LTD with a temperature learning rate 3x smaller than 0.001 (less drift from the calibrated "
-                   "start); the default of `tuned_config` since 2026-11-28, so the same runs as the ltd column"),
+                   "start); today's default of `tuned_config`, so the same runs as the ltd column"),
     "beta0.001": ("ltd", {"beta": 0.001},
-                  "LTD as it was by default before 2026-11-28 (temperature learning rate 0.001); its runs are "
-                  "the earlier `reproduce.py` LTD runs, kept in `reproduction_runs_beta0.001/`"),
+                  "LTD at the earlier default temperature learning rate 0.001 (the earlier `reproduce.py` LTD "
+                  "runs; see the notes)"),
     "warmup0": ("ltd", {"warmup": 0, "beta": 0.001},
                 "LTD learning the temperatures from the first epoch (no 20-epoch warm-up): with the Adam "
                 "student the LTD runs reach their best validation accuracy at epoch 7 to 140, so after "
@@ -114,7 +112,13 @@ def config_for(variant: str, model: str, dataset: str, graph, teacher) -> tuple:
 
 
 def run(args) -> None:
-    cache = load_cache(CACHE)
+    from dgl_ltd.data import load_dataset, load_logits
+    from dgl_ltd.distill import Distiller
+    from dgl_ltd.hparams import teacher_logits_path
+    from dgl_ltd.models import build_model
+    from dgl_ltd.training import set_seed
+
+    store = RunStore(STORE)
     for dataset in args.datasets.split(","):
         graph = load_dataset(dataset, data_dir())
         for model in args.models.split(","):
@@ -122,8 +126,8 @@ def run(args) -> None:
             for variant in args.variants.split(","):
                 method, config = config_for(variant, model, dataset, graph, teacher)
                 for seed in [int(s) for s in args.seeds.split(",")]:
-                    key = f"{dataset}/{model}/{variant}/{seed}"
-                    if key in cache:
+                    key = {"dataset": dataset, "model": model, "variant": variant, "method": method, "seed": seed}
+                    if RunStore(STORE).get(key, config) is not None:  # re-read: other processes add runs
                         continue
                     set_seed(seed)
                     student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])
@@ -131,73 +135,80 @@ def run(args) -> None:
                         res = Distiller(student, method, show_progress=False, **config).fit(graph, teacher, seed=seed)
                     except FloatingPointError as exc:  # a diverged run counts, as NaN, against its variant
                         print(key, "diverged:", exc, flush=True)
-                        cache[key] = {"test_acc": float("nan"), "diverged": str(exc)}
-                        save_cache(CACHE, {**load_cache(CACHE), key: cache[key]})
+                        store.add(key, config, {"test_acc": None, "diverged": str(exc)})
                         continue
-                    cache[key] = {"test_acc": res.test_acc, "val_acc": res.val_acc, "epochs": res.epochs,
-                                  "seconds": res.seconds, "tau_mean": float(res.temperatures.mean()),
-                                  "tau_std": float(res.temperatures.std())}
-                    latest = load_cache(CACHE)  # other processes may have added runs meanwhile
-                    latest[key] = cache[key]
-                    save_cache(CACHE, latest)
-                    print(key, f"{res.test_acc:.4f}", f"tau {cache[key]['tau_mean']:.3f} +- {cache[key]['tau_std']:.3f}",
+                    figures = {"test_acc": res.test_acc, "val_acc": res.val_acc, "epochs": res.epochs,
+                               "seconds": res.seconds, "tau_mean": float(res.temperatures.mean()),
+                               "tau_std": float(res.temperatures.std())}
+                    store.add(key, config, figures)
+                    print(key, f"{res.test_acc:.4f}", f"tau {figures['tau_mean']:.3f} +- {figures['tau_std']:.3f}",
                           flush=True)
 
 
-def table(args) -> str:
-    cache = load_cache(CACHE)
-    reference = {}
-    for path in sorted(REFERENCE.glob("*.json")):
-        reference.update(load_cache(path))
-    variants = [v for v in VARIANTS if any(k.split("/")[2] == v for k in cache)]
+def variant_runs(store: RunStore) -> dict:
+    """``{(dataset, model, variant): {seed: test accuracy}}`` (NaN for a diverged run; the newest record wins)."""
+    runs = {}
+    for record in store.records.values():
+        key, acc = record["key"], record["figures"]["test_acc"]
+        runs.setdefault((key["dataset"], key["model"], key["variant"]), {})[key["seed"]] = \
+            float("nan") if acc is None else acc
+    return runs
+
+
+def report(store: RunStore) -> str:
+    """The report, from this store and the reference runs of ``reproduce.py``'s store."""
+    reference_store = RunStore(reproduce.STORE)
+    cells = reproduce.runs_by_cell(reference_store)
+    reference = {k: {s: f["test_acc"] for s, f in v.items()} for k, v in cells.items() if k[2] != "teacher"}
+    ran = variant_runs(store)
+    variants = [v for v in VARIANTS if any(k[2] == v for k in ran)]
     methods = ["kd", "ft", "ltd"] + variants
-    head = "| dataset | model | seeds | teacher | " + " | ".join(methods) + " |"
     lines = [
-        "# LTD variants: what was tried to make learned temperatures beat a global temperature",
-        "",
-        *header_lines(RESULTS / "ltd_variants.md", args),
-        "",
-        "Mean test accuracy over the student seeds (kd, ft, ltd: the cached runs of `reproduce.py`, same",
-        "settings and seeds; a variant's cell is empty where it did not run on all of them). Variants:",
-        "",
+        "# LTD variants: what was tried to make learned temperatures beat a global temperature", "",
+        *provenance_lines(store), "",
+        "Mean test accuracy over the student seeds "
+        f"{', '.join(map(str, TABLE_SEEDS))} (kd, ft, ltd: the runs of `reproduce.py` at today's settings,",
+        f"`{reproduce.STORE.name}`; a variant's cell is empty where it did not run on all of them). How each",
+        "variant was run: `../notes/ltd_variants.md`. Variants:", "",
     ]
     lines += [f"* `{v}`: {VARIANTS[v][2]}." for v in variants]
-    lines += ["", head, "|" + " --- |" * (head.count("|") - 1)]
+    lines += ["", *table_head("| dataset | model | seeds | teacher | " + " | ".join(methods) + " |")]
 
-    def runs(method: str) -> dict:
-        return reference if method in ("kd", "ft", "ltd") else cache
+    def runs(dataset: str, model: str, method: str) -> dict:
+        return (reference if method in ("kd", "ft", "ltd") else ran).get((dataset, model, method), {})
 
     diffs = {m: [] for m in methods}  # (cell, mean - max(KD, FT))
     cell_means = {}
-    for key in sorted({k.rsplit("/", 2)[0] for k in cache}):
-        dataset, model = key.split("/")
-        seeds = [int(s) for s in args.table_seeds.split(",")]  # the table is built over these seeds only
-        seeds = [s for s in seeds if all(reference.get(f"{key}/{m}/{s}") for m in ("kd", "ft", "ltd"))]
-        means = {m: statistics.fmean(runs(m)[f"{key}/{m}/{s}"]["test_acc"] for s in seeds) for m in methods
-                 if seeds and all(runs(m).get(f"{key}/{m}/{s}") for s in seeds)}
+    for dataset, model in sorted({k[:2] for k in ran}):
+        seeds = [s for s in TABLE_SEEDS if all(s in runs(dataset, model, m) for m in ("kd", "ft", "ltd"))]
+        means = {m: statistics.fmean(runs(dataset, model, m)[s] for s in seeds) for m in methods
+                 if seeds and all(s in runs(dataset, model, m) for s in seeds)}
         if "ltd" not in means or not set(means) - {"kd", "ft", "ltd"}:  # no variant ran on these seeds
             continue
+        key = f"{dataset}/{model}"
         cell_means[key] = means
         best_global = max(means["kd"], means["ft"])
         for m, value in means.items():
             diffs[m].append((key, value - best_global))
-        teacher = reference.get(f"{key}/teacher")
-        cells = " | ".join(f"{means[m]:.4f}" if m in means else "" for m in methods)
-        lines.append(f"| {dataset} | {model} | {len(seeds)} | {teacher:.4f} | {cells} |")
+        teacher = cells[(dataset, model, "teacher")]
+        row = " | ".join(f"{means[m]:.4f}" if m in means else "" for m in methods)
+        lines.append(f"| {dataset} | {model} | {len(seeds)} | {teacher:.4f} | {row} |")
     if diffs["ltd"]:
         lines += ["", "Average minus max(KD, FT) in points, over the cells where the column ran (in brackets: LTD at "
                   "the default beta 0.0003, and beta0.001, over the same cells):", ""]
         for m, d in diffs.items():
             if d and m not in ("kd", "ft", "ltd"):
-                cells = {key for key, _ in d}
-                same = {ref: [v for key, v in diffs[ref] if key in cells] for ref in ("ltd", "beta0.001")}
+                keys = {key for key, _ in d}
+                same = {ref: [v for key, v in diffs[ref] if key in keys] for ref in ("ltd", "beta0.001")}
                 brackets = ", ".join(f"{ref} {100 * statistics.fmean(v):+.2f}" for ref, v in same.items()
-                                     if len(v) == len(cells))
+                                     if len(v) == len(keys))
                 lines.append(f"* {m}: {100 * statistics.fmean(v for _, v in d):+.2f} over {len(d)} cells ({brackets})")
     lines += paper_protocol_summary(cell_means)
-    text = "\n".join(lines) + "\n"
-    (RESULTS / "ltd_variants.md").write_text(text)
-    return text
+    return "\n".join(lines) + "\n"
+
+
+def write_report() -> str:
+    return write_text(REPORT, report(RunStore(STORE)))
 
 
 def paper_protocol_summary(cell_means: dict) -> list:
@@ -229,8 +240,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_grid_arguments(parser, "cora,citeseer", "0,1,2")
     parser.add_argument("--variants", type=choice_list(list(VARIANTS)), default=",".join(VARIANTS),
-                        help="comma-separated variants (listed in ltd_variants.md)")
-    run_then_table(parser.parse_args(), run, table)
+                        help="comma-separated variants (listed in reports/ltd_variants.md)")
+    run_then_report(parser.parse_args(), run, write_report)
+
 
 if __name__ == "__main__":
     main()

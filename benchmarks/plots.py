@@ -1,35 +1,39 @@
 """Pictures of the benchmark results: LTD against KD and FT per cell, and seconds per epoch by method.
 
-Reads the cached runs of ``reproduce.py`` (``results/reproduction_runs/*.json``, keys
-``dataset/model/method/seed`` and ``dataset/model/teacher``) and the tables of ``epoch_cost.py``
-(``results/epoch_cost_<dataset>.md``); trains nothing.
+Reads the run stores of ``reproduce.py`` (``results/runs/reproduction.jsonl``: runs of today's
+settings) and ``epoch_cost.py`` (``results/runs/epoch_cost.jsonl``); trains nothing.
 
-Usage: python benchmarks/plots.py [--seeds 0,1,2,3,4] [--out benchmarks/results]
-Writes ``reproduction_accuracy.png`` and ``epoch_cost_<dataset>.png`` (one per epoch_cost table).
+Usage: python benchmarks/plots.py [--seeds 0,1,2,3,4] [--runs benchmarks/results/runs] [--out benchmarks/results/reports]
+Writes ``reproduction_accuracy.png`` and ``epoch_cost_<dataset>.png`` (one per dataset of the epoch_cost store).
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from common import DATASETS, MODELS, RESULTS, mean_std, seed_list
+import epoch_cost
+import reproduce
+from common import DATASETS, MODELS, REPORTS, RUNS, mean_std, seed_list
+from runstore import RunStore
 
 from dgl_ltd.report_plots import new_figure
 
 METHODS = ("kd", "ft", "ltd")
 LABELS = {"kd": "KD", "ft": "FT", "ltd": "LTD", "ltd-s": "LTD-S"}
-LABEL_TO_METHOD = {label: method for method, label in LABELS.items()}
 COLOURS = {"kd": "tab:gray", "ft": "tab:orange", "ltd": "tab:blue", "ltd-s": "tab:green"}
 
 
-def load_runs(folder: Path) -> dict:
-    """Every cached run of ``folder``'s JSON files, merged into one dict."""
+def load_runs(store: RunStore) -> dict:
+    """The runs of today's settings of ``reproduce.py``'s store, keyed ``dataset/model/method/seed`` and
+    ``dataset/model/teacher`` (teacher accuracy)."""
     runs = {}
-    for path in sorted(folder.glob("*.json")):
-        runs.update(json.loads(path.read_text()))
+    for (dataset, model, method), found in reproduce.runs_by_cell(store).items():
+        if method == "teacher":
+            runs[f"{dataset}/{model}/teacher"] = found
+        else:
+            runs.update({f"{dataset}/{model}/{method}/{seed}": figures for seed, figures in found.items()})
     return runs
 
 
@@ -75,22 +79,6 @@ def accuracy_figure(stats: dict):
     return figure
 
 
-def parse_cost_table(text: str) -> dict:
-    """``{model: {method: seconds}}`` from the table of an ``epoch_cost_<dataset>.md`` report."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    header = next((line for line in lines if line.startswith("| model |")), None)
-    if header is None:
-        raise ValueError("no '| model | ...' table in the epoch_cost report")
-    names = [cell.strip() for cell in header.strip("|").split("|")]
-    columns = {LABEL_TO_METHOD[name]: i for i, name in enumerate(names) if name in LABEL_TO_METHOD}
-    costs = {}
-    for line in lines[lines.index(header) + 2:]:
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        costs[cells[0]] = {method: float(cells[i]) for method, i in columns.items()}
-    return costs
-
-
-
 def cost_figure(costs: dict, dataset: str):
     """Seconds per epoch of every method, grouped by model."""
     figure, ax = new_figure()
@@ -113,17 +101,18 @@ def cost_figure(costs: dict, dataset: str):
 def main(argv: list | None = None) -> list:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=seed_list, default="0,1,2,3,4", help="the seeds each cell averages")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the benchmark results")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the PNG files")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="folder of the run stores")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="folder for the PNG files")
     args = parser.parse_args(argv)
-    seeds = args.seeds.split(",")
     written = []
-    stats = cell_stats(load_runs(args.results / "reproduction_runs"), seeds)
+    stats = cell_stats(load_runs(RunStore(args.runs / reproduce.STORE.name)), [int(s) for s in args.seeds.split(",")])
     if stats:
         written.append(save(accuracy_figure(stats), args.out / "reproduction_accuracy.png"))
-    for table in sorted(args.results.glob("epoch_cost_*.md")):
-        dataset = table.stem[len("epoch_cost_"):]
-        written.append(save(cost_figure(parse_cost_table(table.read_text()), dataset), args.out / f"{table.stem}.png"))
+    costs = RunStore(args.runs / epoch_cost.STORE.name)
+    for dataset in DATASETS:
+        if costs.find(dataset=dataset):
+            figure = cost_figure(epoch_cost.dataset_costs(costs, dataset), dataset)
+            written.append(save(figure, args.out / f"epoch_cost_{dataset}.png"))
     for path in written:
         print(path)
     return written

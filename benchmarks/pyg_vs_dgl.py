@@ -22,7 +22,8 @@ Usage (from the repository root):
         [--accuracy-dataset cora] [--accuracy-models gcn] [--accuracy-methods teacher,kd,ltd,ltd-s]
         [--seeds 0,1,2] [--threads 1] [--device auto]
 
-Writes its section of benchmarks/results/pyg_vs_dgl.md (entropy_scaling.py writes the other).
+Writes its section of benchmarks/results/reports/pyg_vs_dgl.md (entropy_scaling.py writes the other; no run
+store yet: the measured sections of 2026-11 are kept in benchmarks/results/notes/pyg_vs_dgl.md).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from common import (ROOT, RESULTS, any_model_list, at_least, choice_list, data_dir, dataset_name, git_commit, machine,
+from common import (REPORTS, ROOT, any_model_list, at_least, choice_list, data_dir, dataset_name, git_commit, machine,
                     seed_list)
 
 sys.path.insert(0, str(ROOT))
@@ -66,7 +67,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto (cuda when present), cpu or cuda")
-    parser.add_argument("--out", default=str(RESULTS / "pyg_vs_dgl.md"))
+    parser.add_argument("--out", default=str(REPORTS / "pyg_vs_dgl.md"))
     args = parser.parse_args()
     args.timing = args.timing or ["amazon-computers:gcn,gat"]
     if args.device == "auto":

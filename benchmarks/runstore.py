@@ -2,8 +2,9 @@
 
 Every record holds ``key`` (what the run is: dataset, model, method, seed, ...), ``config`` (the
 full resolved settings), ``config_hash`` (of key and config: a changed default makes a new hash,
-so old runs never mix with new ones), ``figures``, ``commit``, ``date``, ``machine`` and ``versions``.
-Reports are generated from the records only.
+so old runs never mix with new ones), ``figures``, ``commit``, ``date``, ``machine`` and
+``versions``. Records migrated from the earlier JSON caches also say where they came from
+(``migrated_from``). Reports are generated from the records only (:func:`provenance_lines`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import json
 import platform
 from pathlib import Path
 
-from common import git_commit, machine
+from common import ROOT, git_commit, machine
+
+PROVENANCE = ("commit", "date", "machine", "versions")
 
 
 def config_hash(key: dict, config: dict) -> str:
@@ -34,8 +37,12 @@ def versions() -> dict:
     return out
 
 
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 class RunStore:
-    """Records of ``path`` (a ``.jsonl`` file), looked up by config hash."""
+    """Records of ``path`` (a ``.jsonl`` file), looked up by config hash (the last record of a hash wins)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -49,11 +56,15 @@ class RunStore:
     def get(self, key: dict, config: dict) -> dict | None:
         return self.records.get(config_hash(key, config))
 
-    def add(self, key: dict, config: dict, figures: dict) -> dict:
-        """Append one run's record (flushed at once, so an interrupted benchmark resumes)."""
+    def add(self, key: dict, config: dict, figures: dict, **provenance) -> dict:
+        """Append one run's record (flushed at once, so an interrupted benchmark resumes).
+
+        ``provenance`` overrides this checkout's ``commit``, ``date``, ``machine`` and ``versions``
+        (for runs made elsewhere) and may add fields such as ``migrated_from``.
+        """
         record = {"key": key, "config": config, "config_hash": config_hash(key, config), "figures": figures,
-                  "commit": git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                      timespec="seconds"), "machine": machine(), "versions": versions()}
+                  "commit": git_commit(), "date": now(), "machine": machine(), "versions": versions()}
+        record.update(provenance)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as handle:
             handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
@@ -63,3 +74,25 @@ class RunStore:
     def find(self, **match) -> list:
         """Records whose key has every given value."""
         return [r for r in self.records.values() if all(r["key"].get(k) == v for k, v in match.items())]
+
+
+def provenance_lines(store: RunStore, records: list | None = None) -> list:
+    """Where a report's figures come from: the store, its record count, commits, dates and machines.
+
+    ``records``: the records the report uses (default all of the store). Deterministic, so that
+    regenerating a report from an unchanged store rewrites the same text.
+    """
+    records = list(store.records.values()) if records is None else records
+    try:
+        name = store.path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        name = store.path.name
+    dates = sorted(r["date"] for r in records if r["date"] != "unknown")
+    lines = [f"Generated from `{name}` ({len(records)} records) by `python benchmarks/regenerate.py`; "
+             "every record holds its config, commit, date, machine and versions.",
+             "Commits: " + ", ".join(sorted({r["commit"] for r in records})) + "."]
+    if dates:
+        lines.append(f"Dates: {dates[0][:10]} to {dates[-1][:10]}"
+                     + (f" ({len(records) - len(dates)} unknown)." if len(dates) < len(records) else "."))
+    lines += [f"Machine: {m}." for m in sorted({r["machine"] for r in records})]
+    return lines

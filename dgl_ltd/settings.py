@@ -39,8 +39,7 @@ def paper_config(model: str, dataset: str, method: str = "ltd") -> dict:
 # student learning rate (Adam) by dataset: the small citation graphs profit from slower training;
 # the Amazon graphs use 0.01 to keep the benchmark affordable on 2 CPU cores
 TUNED_ALPHA = {"cora": 0.003, "citeseer": 0.003}
-# temperature network's learning rate (Adam), also DistillConfig's default; 0.001 until 2026-11-28, see
-# ltd_variants.md
+# temperature network's learning rate (Adam), also DistillConfig's default (its history: the benchmark notes)
 TUNED_BETA = 0.0003
 
 
@@ -58,18 +57,28 @@ def tuned_config(model: str, dataset: str, method: str, graph) -> dict:
       (:func:`~dgl_ltd.distill.calibrated_temperature`; LTD does not borrow FT's tuned T), with the range relative
       to it: k = 2 T0, so tau_v lies in (-0.4 T0, 1.6 T0) and the network learns node-specific
       deviations on the scale of T0 (an absolute k makes a small T0 flip sign at the first steps);
-      Adam at beta = 0.0003 after 20 warm-up epochs (3x below the earlier 0.001: the
-      temperatures drift less from T0: -0.25 against -0.51 points below max(KD, FT) over the 20
-      cells of ``benchmarks/results/ltd_variants.md``).
+      Adam at beta = ``TUNED_BETA`` after 20 warm-up epochs (why this beta:
+      ``benchmarks/results/notes/ltd_variants.md``).
+    """
+    from .hparams import ft_hparams
+
+    config = tuned_settings(model, dataset, method)
+    if ft_hparams(model, dataset):  # a graph with only DGL's public masks: the label loss uses train_mask, as fit does
+        label_nodes = graph.ndata["distill_mask"] if "distill_mask" in graph.ndata else graph.ndata["train_mask"]
+        config["lam"] = config["lam"] * int(label_nodes.sum()) / graph.num_nodes()
+    return config
+
+
+def tuned_settings(model: str, dataset: str, method: str) -> dict:
+    """:func:`tuned_config` before lambda is scaled to a graph (lambda as the paper's FT cell gives it).
+
+    Everything of a cell's tuned settings that does not depend on the graph, so that benchmark
+    reports can tell runs of today's settings from older ones without loading the data.
     """
     from .hparams import ft_hparams
 
     cell = ft_hparams(model, dataset)
-    lam = cell["lam"] if cell else 1.0
-    if cell:  # a graph with only DGL's public masks: the label loss uses train_mask, as Distiller.fit does
-        label_nodes = graph.ndata["distill_mask"] if "distill_mask" in graph.ndata else graph.ndata["train_mask"]
-        lam = lam * int(label_nodes.sum()) / graph.num_nodes()
-    config = {"alpha": TUNED_ALPHA.get(dataset, 0.01), "lam": lam}
+    config = {"alpha": TUNED_ALPHA.get(dataset, 0.01), "lam": cell["lam"] if cell else 1.0}
     if method == "ft":
         config["temperature"] = cell["temperature"] if cell else 1.0
     elif method in ("ltd", "ltd-s"):

@@ -1,7 +1,6 @@
-"""benchmarks/plots.py: the pictures are drawn from the cached runs and the epoch_cost tables."""
+"""benchmarks/plots.py: the pictures are drawn from the run stores of reproduce.py and epoch_cost.py."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -14,17 +13,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import plots  # noqa: E402  (benchmarks/plots.py)
 
-COST_TABLE = """# Seconds per epoch on cora
-
-| model | KD | FT | LTD | LTD-S | LTD / KD | LTD / LTD-S |
-| --- | --- | --- | --- | --- | --- | --- |
-| gcn | 0.1 | 0.2 | 0.5 | 0.25 | 5.00 | 2.00 |
-| gat | 1.5 | 1.25 | 3 | 2 | 2.00 | 1.50 |
-
-A note under the table.
-"""
-
-
 def fake_runs():
     runs = {"cora/gcn/teacher": 0.8, "cora/gat/teacher": 0.7}
     for seed, (kd, ft, ltd) in enumerate([(0.80, 0.81, 0.84), (0.82, 0.83, 0.86)]):
@@ -34,27 +22,33 @@ def fake_runs():
     return runs
 
 
-def test_cost_table_is_read_by_its_header():
-    assert plots.parse_cost_table(COST_TABLE) == {
-        "gcn": {"kd": 0.1, "ft": 0.2, "ltd": 0.5, "ltd-s": 0.25},
-        "gat": {"kd": 1.5, "ft": 1.25, "ltd": 3.0, "ltd-s": 2.0}}
-    with pytest.raises(ValueError, match="no '| model | ...' table"):
-        plots.parse_cost_table("# nothing here\n")
-
-
 def test_cells_average_the_chosen_seeds_only():
-    stats = plots.cell_stats(fake_runs(), ["0", "1"])
+    stats = plots.cell_stats(fake_runs(), [0, 1])
     assert list(stats) == ["cora"] and list(stats["cora"]) == ["gcn"]
     cell = stats["cora"]["gcn"]
     assert cell["teacher"] == 0.8 and cell["ltd"][0] == pytest.approx(0.85) and cell["ltd"][2] == 2
-    assert plots.cell_stats(fake_runs(), ["1"])["cora"]["gcn"]["kd"] == (0.82, 0.0, 1)
+    assert plots.cell_stats(fake_runs(), [1])["cora"]["gcn"]["kd"] == (0.82, 0.0, 1)
 
 
 def test_main_writes_both_pictures(tmp_path, capsys):
-    (tmp_path / "reproduction_runs").mkdir()
-    (tmp_path / "reproduction_runs" / "cora.json").write_text(json.dumps(fake_runs()))
-    (tmp_path / "epoch_cost_cora.md").write_text(COST_TABLE)
-    written = plots.main(["--seeds", "0,1", "--results", str(tmp_path), "--out", str(tmp_path / "out")])
+    from dgl_ltd.settings import tuned_settings
+    from runstore import RunStore
+
+    runs = RunStore(tmp_path / "reproduction.jsonl")
+    for key, figures in fake_runs().items():
+        dataset, model, method, *seed = key.split("/")
+        if method == "teacher":
+            runs.add({"dataset": dataset, "model": model, "role": "teacher"}, {}, {"test_acc": figures})
+        else:
+            runs.add({"dataset": dataset, "model": model, "method": method, "seed": int(seed[0])},
+                     tuned_settings(model, dataset, method), figures)
+    runs.add({"dataset": "cora", "model": "gcn", "method": "ltd", "seed": 0}, {"beta": 9.0}, {"test_acc": 0.0})
+    costs = RunStore(tmp_path / "epoch_cost.jsonl")
+    for model, seconds in (("gcn", (0.1, 0.2, 0.5, 0.25)), ("gat", (1.5, 1.25, 3.0, 2.0))):
+        costs.add({"dataset": "cora", "model": model}, {}, {"median_seconds_per_epoch": dict(
+            zip(("kd", "ft", "ltd", "ltd-s"), seconds))})
+    assert plots.load_runs(runs)["cora/gcn/ltd/0"]["test_acc"] == 0.84  # runs of other settings are left out
+    written = plots.main(["--seeds", "0,1", "--runs", str(tmp_path), "--out", str(tmp_path / "out")])
     assert sorted(p.name for p in written) == ["epoch_cost_cora.png", "reproduction_accuracy.png"]
     for path in written:
         data = path.read_bytes()

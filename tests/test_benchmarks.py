@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -57,26 +58,45 @@ def test_git_commit_outside_a_checkout_is_unknown(monkeypatch, tmp_path):
     assert common.git_commit() == "unknown"
 
 
-def test_table_only_keeps_the_header_of_the_runs(tmp_path, monkeypatch):
-    from types import SimpleNamespace
+def test_a_changed_config_makes_a_new_record_and_never_mixes(tmp_path, monkeypatch):
+    import runstore
 
-    monkeypatch.setattr(common, "git_commit", lambda: "now")
-    monkeypatch.setattr(common, "machine", lambda: "this machine")
-    report = tmp_path / "r.md"
-    report.write_text("# t\n\nCommand: `python benchmarks/x.py --seeds 0` (commit then).\nMachine: that machine.\n")
-    run, table_only = SimpleNamespace(table_only=False), SimpleNamespace(table_only=True)
-    fresh = ["Command: `python benchmarks/x.py --seeds 0` (commit now).", "Machine: this machine."]
-    assert common.header_lines(report, run, "python benchmarks/x.py --seeds 0") == fresh
-    # the table is rebuilt from the runs of that command: their commit and machine stay
-    assert common.header_lines(report, table_only, "python benchmarks/x.py --seeds 0") == \
-        ["Command: `python benchmarks/x.py --seeds 0` (commit then).", "Machine: that machine."]
-    # another command's table is new
-    assert common.header_lines(report, table_only, "python benchmarks/x.py --seeds 1")[0].endswith("(commit now).")
-    # a report assembled from many runs keeps its hand-kept list of commands, run or --table-only
-    report.write_text("Commands: many (hand-kept).\nMachine: that machine.\n")
-    for args in (run, table_only):
-        assert common.header_lines(report, args, "python benchmarks/x.py --seeds 1") == \
-            ["Commands: many (hand-kept).", "Machine: that machine."]
+    monkeypatch.setattr(runstore, "git_commit", lambda: "abc1234")
+    store = runstore.RunStore(tmp_path / "runs" / "x.jsonl")
+    key = {"dataset": "cora", "seed": 0}
+    store.add(key, {"beta": 0.001}, {"test_acc": 0.8})
+    assert store.get(key, {"beta": 0.0003}) is None  # a changed default: not found, so the run is made again
+    store.add(key, {"beta": 0.0003}, {"test_acc": 0.9}, commit="unknown", migrated_from={"file": "old.json"})
+    again = runstore.RunStore(store.path)  # read back from the file
+    assert again.get(key, {"beta": 0.001})["figures"] == {"test_acc": 0.8}
+    record = again.get(key, {"beta": 0.0003})
+    assert record["commit"] == "unknown" and record["migrated_from"] == {"file": "old.json"}
+    assert {"config_hash", "date", "machine", "versions"} <= set(record)
+    lines = runstore.provenance_lines(again)
+    assert lines[0].startswith("Generated from `x.jsonl` (2 records)")
+    assert lines[1] == "Commits: abc1234, unknown."
+    assert lines == runstore.provenance_lines(runstore.RunStore(store.path))  # the same store, the same text
+
+
+def test_every_stored_record_has_its_provenance():
+    import runstore
+
+    stores = sorted(common.RUNS.glob("*.jsonl"))
+    assert stores
+    for path in stores:
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            assert set(runstore.PROVENANCE) | {"key", "config", "config_hash", "figures"} <= set(record), path
+            assert record["config_hash"] == runstore.config_hash(record["key"], record["config"]), path
+
+
+def test_results_hold_only_stores_reports_and_notes():
+    kinds = {"runs": {".jsonl"}, "reports": {".md", ".png"}, "notes": {".md", ".png"}}
+    for path in common.RESULTS.rglob("*"):
+        if path.is_file() and path.name != "dropin_runs.jsonl":  # moved to runs/dropin.jsonl when merged
+            place = path.relative_to(common.RESULTS).parts[0]
+            assert place in kinds and path.suffix in kinds[place], path
+            assert "-" not in path.stem or place == "reports" and path.stem.startswith("epoch_cost_"), path
 
 
 def test_pyg_comparison_takes_every_registered_model():

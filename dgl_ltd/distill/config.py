@@ -33,7 +33,7 @@ class DistillConfig:
         paper's choice), ``'val'`` (the validation nodes), or ``'auto'`` (V_L^E when the run has a
         ``temp_mask``, else the validation nodes). ``kd_holdout=True`` leaves the judging nodes out
         of the KD term. ``meta_center=True`` keeps only the node-specific part of each meta-gradient
-        (an experiment, see ``benchmarks/results/ltd_variants.md``).
+        (an experiment, see ``benchmarks/results/reports/ltd_variants.md``).
     Mini-batches
         ``fanouts`` (one neighbour count per layer, e.g. ``(10, 10)``) trains on neighbour-sampled
         blocks (``student(blocks, x)``); ``sampler='cluster'`` trains on ClusterGCN subgraphs

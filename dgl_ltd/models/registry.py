@@ -45,9 +45,8 @@ def build_model(name: str, in_feats: int, n_classes: int, **kwargs) -> NodeClass
 # ``n_layers=1``. Its GraphSAGE class is not published; we read ``n_layers`` as DGL's GraphSAGE
 # example of the time did, counting hidden layers (input + hidden + output), as the same code's
 # GCN needs: built with ``n_layers=1``, it has the paper's 2 layers. So teachers have three
-# ``SAGEConv`` layers and students two. With two layers our GraphSAGE teachers were 2.5 and 3.8
-# points above the paper's on citeseer and amazon-computers; with three, every cell is within 2
-# (``benchmarks/results/teachers.md``).
+# ``SAGEConv`` layers and students two (measured against the paper's teachers:
+# ``benchmarks/results/reports/teachers.md`` and ``benchmarks/results/notes/teachers.md``).
 TEACHER_OVERRIDES: dict[str, dict] = {"graphsage": {"num_layers": 3}}
 
 
