@@ -8,7 +8,7 @@ backward does; its bandwidth, applied to the bytes the kernel must move (``bytes
 gives the time a kernel limited only by memory would take. Peak extra memory is measured for each
 method in a fresh subprocess (see ``_memory_child``). Prints a Markdown report; --out writes it.
 
-    python benchmarks/bench_kernel.py --threads 2 --out /tmp/kernel_cpu.md   (kernel.md collects such reports)
+    python benchmarks/bench_kernel.py --threads 2 --out /tmp/kernel_cpu.md   (benchmarks/results/notes/kernel.md collects such reports)
     python benchmarks/bench_kernel.py --device cuda --sizes 1000000x47
     DGL_LTD_CUDA_LANES=8 python benchmarks/bench_kernel.py --device cuda --methods kernel,eager --inner 20
 

@@ -16,7 +16,7 @@ this module warns once when ``dgl_ltd._C`` is missing, unless ``DGL_LTD_NO_EXT=1
 
 Environment variables: ``DGL_LTD_DISABLE_KERNEL=1`` forces the eager expression;
 ``DGL_LTD_CUDA_LANES=4|8|16|32``, read once per process, fixes how many GPU lanes share a row in
-both CUDA kernels (by default they pick it from C; ``benchmarks/results/kernel.md``);
+both CUDA kernels (by default they pick it from C; ``benchmarks/results/notes/kernel.md``);
 ``ATEN_CPU_CAPABILITY=default|avx2``, read once, caps the instruction set of the CPU kernels.
 
 This module imports only torch, so it works on machines without DGL.

@@ -239,8 +239,8 @@ __global__ void __launch_bounds__(kThreads) tempered_kd_backward_kernel(
 }
 
 // Lanes per row: the smallest power of two that gives each lane at most cols_per_lane columns,
-// between 4 and 32; the forward and the backward kernel use different limits, chosen from timings
-// on an H200 (benchmarks/results/kernel.md, "rows of 4 to 32 lanes").
+// between 4 and 32; the forward and the backward kernel use different limits (why these:
+// benchmarks/results/notes/kernel.md, "rows of 4 to 32 lanes").
 // DGL_LTD_CUDA_LANES=4|8|16|32 overrides both (for benchmarks and tests); it is read once, at the
 // first call (a bad value raises at every call, since the failed initialisation is retried).
 constexpr int64_t kForwardColsPerLane = 16;
