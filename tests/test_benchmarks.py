@@ -93,7 +93,7 @@ def test_every_stored_record_has_its_provenance():
 def test_results_hold_only_stores_reports_and_notes():
     kinds = {"runs": {".jsonl"}, "reports": {".md", ".png"}, "notes": {".md", ".png"}}
     for path in common.RESULTS.rglob("*"):
-        if path.is_file() and path.name != "dropin_runs.jsonl":  # moved to runs/dropin.jsonl when merged
+        if path.is_file():
             place = path.relative_to(common.RESULTS).parts[0]
             assert place in kinds and path.suffix in kinds[place], path
             assert "-" not in path.stem or place == "reports" and path.stem.startswith("epoch_cost_"), path
