@@ -49,6 +49,8 @@ class Distiller:
     torch.Size([2485])
     """
 
+    core_class = StepCore  # the per-step core; subclasses may bring their own (e.g. a reference meta-gradient)
+
     def __init__(self, student: nn.Module, method: str = "ltd", **config):
         if not isinstance(student, nn.Module):
             raise UserInputError(f"student must be a torch.nn.Module, got {type(student).__name__}")
@@ -124,7 +126,7 @@ class Distiller:
             temp_net, temp_opt, init_tau, k = temperature_network(cfg, data)
             resolved = {"resolved_init_tau": init_tau, "resolved_k": k, "meta_on": data.meta_on,
                         "calibrate_on": data.calibrate_on}
-        core = StepCore(run.module, cfg, temperature, temp_net, temp_opt)
+        core = self.core_class(run.module, cfg, temperature, temp_net, temp_opt)
         early = EarlyStop(cfg.patience, student, keep=lambda: run.keep(core))
         bar = ProgressBar(cfg.max_epochs, cfg.show_progress, cfg.method)
         callbacks = [DivergenceGuard(cfg, core.params), early, bar]
