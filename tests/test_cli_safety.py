@@ -44,7 +44,7 @@ def test_interrupted_teacher_leaves_no_partial_logits(capsys, monkeypatch, tmp_p
     code, _, err = run_cli(capsys, *TEACHER, "--out", str(tmp_path))
     assert code == 130 and err.strip().splitlines()[-1] == "dgl-ltd: interrupted"
     assert (tmp_path / "sgc_seed0.txt").read_text() == complete  # the earlier file, whole
-    assert sorted(os.listdir(tmp_path)) == ["sgc_seed0.pt", "sgc_seed0.txt"]  # no temporary left behind
+    assert sorted(os.listdir(tmp_path)) == ["sgc_seed0.npy", "sgc_seed0.pt", "sgc_seed0.txt"]  # no temporary left
     fresh = tmp_path / "fresh"
     code, _, _ = run_cli(capsys, *TEACHER, "--out", str(fresh))
     assert code == 130 and os.listdir(fresh) == []
