@@ -47,7 +47,9 @@ def test_interrupted_teacher_leaves_no_partial_logits(capsys, monkeypatch, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["sgc_seed0.npy", "sgc_seed0.pt", "sgc_seed0.txt"]  # no temporary left
     fresh = tmp_path / "fresh"
     code, _, _ = run_cli(capsys, *TEACHER, "--out", str(fresh))
-    assert code == 130 and os.listdir(fresh) == []
+    # the .npy (written first) is whole; the interrupted text file and its temporary are not there
+    assert code == 130 and os.listdir(fresh) == ["sgc_seed0.npy"]
+    assert np.load(fresh / "sgc_seed0.npy").shape == np.loadtxt(tmp_path / "sgc_seed0.txt").shape
 
 
 def test_interrupted_temperatures_leave_no_partial_file(capsys, monkeypatch, tmp_path):

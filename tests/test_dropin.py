@@ -149,6 +149,8 @@ def test_full_graph_loop_repeats_a_cached_reproduction_run(cora, teacher, method
     set_seed(0)
     model = build_model("gcn", cora.ndata["feat"].shape[1], 7)
     res = Distiller(model, method, show_progress=False, **config).fit(cora, teacher, seed=0)
-    got = {"epochs": res.epochs, "test_acc": res.test_acc, "val_acc": res.val_acc,
-           "tau_mean": float(res.temperatures.mean())}
+    got = {"epochs": res.epochs, "test_acc": res.test_acc, "val_acc": res.val_acc}
     assert got == {k: want[k] for k in got}
+    # the vectorised kernel sums in another order than the one the runs were made with: the learned
+    # temperatures agree to float32 rounding, not bit for bit
+    assert float(res.temperatures.mean()) == pytest.approx(want["tau_mean"], rel=1e-6, abs=0)

@@ -164,6 +164,6 @@ def test_cli_report_for_every_seed(capsys, tmp_path, data_dir):
 
 
 def test_plotting_stays_off_the_training_import_path():
-    code = "import sys, dgl_ltd.distillers, dgl_ltd.cli, dgl_ltd.report; print('matplotlib' in sys.modules)"
+    code = "import sys, dgl_ltd.distill, dgl_ltd.cli, dgl_ltd.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
