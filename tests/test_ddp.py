@@ -99,6 +99,8 @@ def failing_rank(comm, how):
             raise RuntimeError("the student's forward broke\nsecond line")
         if how == "user":
             raise UserInputError("a bad option; drop it")
+        if how == "stall":
+            time.sleep(60)
         os.kill(os.getpid(), signal.SIGKILL)
     comm.sum([2.0])  # rank 0 waits here for a peer that never comes
     return comm.rank
@@ -116,6 +118,13 @@ def test_a_failing_rank_ends_the_run_with_one_line_in_bounded_time(how, error, n
         run_ranks(failing_rank, 2, how)
     assert "\n" not in str(info.value)
     assert time.perf_counter() - start < 30  # the waiting rank is stopped, not left to the 60 s gloo timeout
+
+
+def test_a_stalled_rank_is_left_behind_after_the_collective_timeout():
+    start = time.perf_counter()
+    with pytest.raises(RankFailed, match=r"^rank 0 of 2 failed: .*; rerun with procs=1") as info:
+        run_ranks(failing_rank, 2, "stall", timeout_s=3)
+    assert "\n" not in str(info.value) and time.perf_counter() - start < 30
 
 
 def test_procs_beyond_the_machine_or_without_mini_batches_fail_before_work(monkeypatch):

@@ -30,6 +30,7 @@ from ..errors import UserInputError
 from .parallel import Comm
 
 COLLECTIVE_TIMEOUT_S = 60
+EXIT_GRACE_S = 5  # how long a rank that has delivered its result may take to exit
 
 
 class RankFailed(UserInputError):
@@ -85,11 +86,38 @@ def run_ranks(fn, procs: int, *args, backend: str = "gloo", timeout_s: float = C
     """
     port = rendezvous_port()
     with tempfile.TemporaryDirectory(prefix="dgl_ltd_ranks_") as folder:
+        context = mp.spawn(_rank_main, args=(procs, port, folder, backend, timeout_s, fn, args), nprocs=procs,
+                           join=False)
         try:
-            mp.spawn(_rank_main, args=(procs, port, folder, backend, timeout_s, fn, args), nprocs=procs, join=True)
+            _wait(context, [os.path.join(folder, f"result-{rank}.pt") for rank in range(procs)])
         except ProcessException as exc:
             raise _failure(folder, procs, exc) from None
+        except BaseException:  # Ctrl-C: no rank outlives the parent
+            _terminate(context)
+            raise
         return [torch.load(os.path.join(folder, f"result-{rank}.pt")) for rank in range(procs)]
+
+
+def _wait(context, results: list) -> None:
+    """Until every rank has exited, or has left its result and had :data:`EXIT_GRACE_S` to exit.
+
+    Closing a gloo process group can hang (pytorch/pytorch#75097); a rank that has delivered its
+    result is then terminated. A rank that fails raises here and the others are terminated.
+    """
+    deadline = None
+    while not context.join(timeout=0.2):
+        if deadline is None and all(os.path.isfile(path) for path in results):
+            deadline = time.monotonic() + EXIT_GRACE_S
+        if deadline is not None and time.monotonic() > deadline:
+            _terminate(context)
+            return
+
+
+def _terminate(context) -> None:
+    for process in context.processes:
+        if process.is_alive():
+            process.terminate()
+        process.join()
 
 
 def _rank_main(rank: int, world: int, port: int, folder: str, backend: str, timeout_s: float, fn, args) -> None:
@@ -103,15 +131,14 @@ def _rank_main(rank: int, world: int, port: int, folder: str, backend: str, time
         dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                                 timeout=timedelta(seconds=timeout_s))
         value = fn(Comm(rank, world, device), *args)
-    except BaseException as exc:  # recorded before the group closes, so that it is the earliest error
+    except BaseException as exc:  # the group is left open: closing it while a peer waits can deadlock
         _record_error(folder, rank, exc)
         raise
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
     path = os.path.join(folder, f"result-{rank}.pt")
     torch.save(value, path + ".part")
     os.replace(path + ".part", path)
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def _record_error(folder: str, rank: int, exc: BaseException) -> None:

@@ -18,6 +18,8 @@ the decision to skip a step whose direction is zero, because theta and g' agree.
 """
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -44,6 +46,12 @@ class Comm:
 
     def __init__(self, rank: int, world: int, device: torch.device | str = "cpu"):
         self.rank, self.world, self.device = rank, world, torch.device(device)
+        self.seconds = 0.0  # wall time spent in collectives (including waiting for the slowest rank)
+
+    def _reduce(self, tensor: torch.Tensor) -> None:
+        start = time.perf_counter()
+        dist.all_reduce(tensor)
+        self.seconds += time.perf_counter() - start
 
     def share(self, items: torch.Tensor) -> torch.Tensor:
         """This rank's contiguous slice of ``items`` (sizes differ by at most one between ranks)."""
@@ -54,7 +62,7 @@ class Comm:
         if not values:
             return []
         buffer = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self.device)
-        dist.all_reduce(buffer)
+        self._reduce(buffer)
         return buffer.tolist()
 
     def sum_gradients(self, grads: list, params: list) -> list:
@@ -65,7 +73,7 @@ class Comm:
         parts = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
         present = torch.tensor([g is not None for g in grads], dtype=parts[0].dtype, device=parts[0].device)
         flat = torch.cat([t.reshape(-1) for t in parts] + [present])
-        dist.all_reduce(flat)
+        self._reduce(flat)
         out, start = [], 0
         for p in params:
             out.append(flat[start:start + p.numel()].view_as(p))

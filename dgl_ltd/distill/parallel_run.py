@@ -6,7 +6,8 @@ seeds; rank r trains on its contiguous slice of each (what ``DataLoader(use_ddp=
 for that batch). A global batch with fewer seeds than ranks (the last one, at most) is dropped.
 The judging nodes and the validation nodes are split the same way; the epoch's figures (loss,
 validation accuracy and loss, temperatures) are summed over the ranks, so early stopping, the
-divergence guard and the restored best epoch agree everywhere. Dropout and neighbour sampling
+divergence guard and the restored best epoch agree everywhere; each epoch's record also holds
+``comm_seconds``, rank 0's wall time in all-reduces (waiting for the other ranks included). Dropout and neighbour sampling
 draw from a seed per rank (:data:`~.parallel.RANK_SEED_STRIDE`).
 """
 from __future__ import annotations
@@ -47,7 +48,7 @@ class ShardedMiniBatchRun(MiniBatchRun):
         return MetaBatch(self._inputs(judges), self.data.labels[judges])
 
     def _epoch(self, core, schedule, epoch: int) -> dict:
-        loss, taus, norms = 0.0, [], []
+        loss, taus, norms, waited = 0.0, [], [], self.comm.seconds
         chunks = self._seed_chunks()
         for nodes in chunks:
             learn = schedule.learn(self.step_count)
@@ -71,7 +72,8 @@ class ShardedMiniBatchRun(MiniBatchRun):
         mean = tau_sum / rows
         return {"epoch": epoch, "loss": loss / len(chunks), "val_acc": correct / judged, "val_loss": val_loss / judged,
                 "tau_mean": mean, "tau_std": math.sqrt(max(tau_sq - rows * mean ** 2, 0.0) / max(rows - 1, 1)),
-                "meta_grad_norm": sum(norms) / len(norms) if norms else None, "batches": len(chunks)}
+                "meta_grad_norm": sum(norms) / len(norms) if norms else None, "batches": len(chunks),
+                "comm_seconds": self.comm.seconds - waited}
 
 
 class RankDistiller(Distiller):
