@@ -7,8 +7,8 @@ for that batch). A global batch with fewer seeds than ranks (the last one, at mo
 The judging nodes and the validation nodes are split the same way; the epoch's figures (loss,
 validation accuracy and loss, temperatures) are summed over the ranks, so early stopping, the
 divergence guard and the restored best epoch agree everywhere; each epoch's record also holds
-``comm_seconds``, rank 0's wall time in all-reduces (waiting for the other ranks included). Dropout and neighbour sampling
-draw from a seed per rank (:data:`~.parallel.RANK_SEED_STRIDE`).
+``comm_seconds``, rank 0's wall time in all-reduces (waiting for the other ranks included).
+Dropout and neighbour sampling draw from a seed per rank (:data:`~.parallel.RANK_SEED_STRIDE`).
 """
 from __future__ import annotations
 
