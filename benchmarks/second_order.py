@@ -80,7 +80,8 @@ class SecondOrderCore(StepCore):
 class SecondOrderDistiller(Distiller):
     """LTD with the reference meta-gradient (``method='ltd'``, ``optimizer='sgd'``, no weight decay)."""
 
-    core_class = SecondOrderCore
+    def make_core(self, run, temperature, temp_net, temp_opt):
+        return SecondOrderCore(run.module, self.config, temperature, temp_net, temp_opt)
 
 
 def method_config(method: str, args) -> dict:

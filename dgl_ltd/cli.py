@@ -225,7 +225,8 @@ def _distill_config(args, model: str, dataset: str, graph) -> dict:
     else:  # standard: DistillConfig's own defaults, the same as the Python API's
         config = {}
     for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
-                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on") + MINIBATCH_FLAGS:
+                "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on",
+                "procs") + MINIBATCH_FLAGS:
         value = getattr(args, key)
         if value is not None:
             config[key] = value

@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "summed losses) (default: standard)")
     _settings_flags(distill)
     _minibatch_flags(distill, ("neighbor", "cluster", "node"))
+    distill.add_argument("--procs", type=_positive, default=None,
+                         help="train data-parallel in this many processes on this machine (mini-batch training "
+                              "only: with --fanouts or --sampler node; default: 1)")
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
     distill.add_argument("--report", default=None, metavar="DIR",
                          help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")

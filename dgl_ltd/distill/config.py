@@ -42,6 +42,10 @@ class DistillConfig:
         or ``student(x)`` for a module with ``takes_graph = False``).
         ``batch_size`` seed nodes per batch, at most ``batches_per_epoch`` batches per epoch (all
         nodes when None). Without ``fanouts`` and ``sampler`` the run is full-graph.
+    Several processes
+        ``procs`` > 1 trains data-parallel in that many processes on this machine (mini-batch
+        training with ``fanouts`` or ``sampler='node'``; ``batch_size`` stays the global batch, see
+        :mod:`dgl_ltd.distill.launch`).
     """
 
     method: str = "ltd"
@@ -74,6 +78,7 @@ class DistillConfig:
     batches_per_epoch: int | None = None
     cluster_parts: int = 32
     show_progress: bool = True
+    procs: int = 1
 
     @property
     def learns(self) -> bool:
@@ -100,6 +105,7 @@ class DistillConfig:
         self._check_temperatures()
         self._check_ranges()
         self._check_minibatch()
+        self._check_procs()
         return self
 
     def _check_types(self) -> None:
@@ -110,7 +116,9 @@ class DistillConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
                 raise UserInputError(f"{name} must be a finite number, got {value!r}")
-        for name in ("max_epochs", "patience", "meta_every", "warmup", "temp_hidden", "batch_size", "cluster_parts") + (("batches_per_epoch",) if self.batches_per_epoch is not None else ()):
+        integers = ("max_epochs", "patience", "meta_every", "warmup", "temp_hidden", "batch_size", "cluster_parts",
+                    "procs")
+        for name in integers + (("batches_per_epoch",) if self.batches_per_epoch is not None else ()):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Integral):
                 raise UserInputError(f"{name} must be an integer, got {value!r}")
@@ -185,3 +193,13 @@ class DistillConfig:
                                  "sampler='cluster', or drop it")
         if self.cluster_parts < 1:
             raise UserInputError(f"cluster_parts must be >= 1, got {self.cluster_parts!r}")
+
+    def _check_procs(self) -> None:
+        if self.procs < 1:
+            raise UserInputError(f"procs must be >= 1, got {self.procs!r}")
+        if self.procs > 1 and not self.minibatch:
+            raise UserInputError(f"procs={self.procs} splits mini-batches over processes; add fanouts (e.g. (10, 10), "
+                                 f"--fanouts 10,10) or sampler='node', or use procs=1 for full-graph training")
+        if self.procs > 1 and self.sampler == "cluster":
+            raise UserInputError(f"procs={self.procs} supports fanouts and sampler='node', not sampler='cluster'; "
+                                 f"use procs=1 for ClusterGCN batches")

@@ -107,10 +107,10 @@ class StepCore:
         rng = capture_rng(batch.teacher.device)
         logits = student(*batch.inputs)
         tau = self.temperatures(logits, batch, learn, refresh)
-        loss = distill_loss(logits, batch.teacher, tau.detach(), batch.labels, batch.label_mask, cfg.lam,
-                            cfg.reduction, batch.kd_mask)
+        loss = self.distillation_loss(logits, batch, tau.detach())
         self.optimizer.zero_grad()
         loss.backward()
+        self.reduce_gradients(self.params)
         old = [p.detach().clone() for p in self.params] if learn else None
         self.optimizer.step()
         out = StepOutput(float(loss), tau.detach())
@@ -126,18 +126,42 @@ class StepCore:
         student.eval()
         after = student(*meta.inputs)
         mask = meta.mask if meta.mask is not None else torch.ones_like(meta.labels, dtype=torch.bool)
-        loss_eval = eval_loss(after, meta.labels, mask, cfg.reduction)
+        loss_eval = self.judging_loss(after, meta.labels, mask)
         grads = self.judging_gradient(loss_eval)
         direction = [d * (g if g is not None else torch.zeros_like(d)) for d, g in zip(directions, grads)]
         student.train()
         jvp = directional_logits(student, self.names, old, direction, rng, *batch.inputs, rel_eps=cfg.fd_eps)
-        weight = kd_node_weight(batch.rows, cfg.reduction, batch.kd_mask)
-        sens = kd_grad_tau_sensitivity(batch.teacher, tau, weight)
-        meta_grad = temperature_meta_gradient(jvp, sens, center=cfg.meta_center)
+        sens = kd_grad_tau_sensitivity(batch.teacher, tau, self.kd_weight(batch))
+        meta_grad = self.meta_gradient(jvp, sens)
         self.temp_opt.zero_grad()
         tau.backward(meta_grad.to(tau.dtype))
+        self.reduce_gradients(list(self.temp_net.parameters()))
         self.temp_opt.step()
         return after.detach(), float(meta_grad.norm())
+
+    # -- the reductions over nodes: one process sees every node; a data-parallel core
+    #    (dgl_ltd.distill.parallel) overrides these to normalise by counts over all ranks and all-reduce
+
+    def distillation_loss(self, logits: torch.Tensor, batch: Batch, tau: torch.Tensor) -> torch.Tensor:
+        """The distillation loss of the batch's rows (``tau`` detached)."""
+        cfg = self.cfg
+        return distill_loss(logits, batch.teacher, tau, batch.labels, batch.label_mask, cfg.lam, cfg.reduction,
+                            batch.kd_mask)
+
+    def kd_weight(self, batch: Batch):
+        """One row's weight in the KD term (see :func:`dgl_ltd.losses.kd_node_weight`)."""
+        return kd_node_weight(batch.rows, self.cfg.reduction, batch.kd_mask)
+
+    def judging_loss(self, logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The judging nodes' label loss at theta'."""
+        return eval_loss(logits, labels, mask, self.cfg.reduction)
+
+    def meta_gradient(self, jvp: torch.Tensor | None, sensitivity: torch.Tensor) -> torch.Tensor:
+        """Per-row ``dL_eval(theta')/dtau`` (centred over the rows with ``meta_center``)."""
+        return temperature_meta_gradient(jvp, sensitivity, center=self.cfg.meta_center)
+
+    def reduce_gradients(self, params: list) -> None:
+        """Called after each backward, before the optimiser's step; data-parallel runs sum ``p.grad`` here."""
 
     def judging_gradient(self, loss_eval: torch.Tensor) -> list:
         """``g' = grad L_eval(theta')`` per parameter (None where unused); data-parallel runs average it here."""

@@ -49,8 +49,6 @@ class Distiller:
     torch.Size([2485])
     """
 
-    core_class = StepCore  # the per-step core; subclasses may bring their own (e.g. a reference meta-gradient)
-
     def __init__(self, student: nn.Module, method: str = "ltd", **config):
         if not isinstance(student, nn.Module):
             raise UserInputError(f"student must be a torch.nn.Module, got {type(student).__name__}")
@@ -63,6 +61,10 @@ class Distiller:
             from .minibatch import check_student
 
             check_student(self.config, student)
+        if self.config.procs > 1 or self.config.minibatch:  # machine, port and torchrun checks of a parallel run
+            from .launch import check_procs
+
+            check_procs(self.config)
 
     def fit(self, graph, teacher_logits: torch.Tensor, feat: torch.Tensor | None = None,
             labels: torch.Tensor | None = None, distill_mask: torch.Tensor | None = None,
@@ -115,7 +117,22 @@ class Distiller:
         best.config.update(temperature=best.config["resolved_temperature"], ft_trials=trials)
         return best
 
+    def make_core(self, run, temperature: float, temp_net, temp_opt) -> StepCore:
+        """The step core of this run (a data-parallel rank returns one that sums over the ranks; a
+        subclass may bring its own, e.g. a reference meta-gradient)."""
+        return StepCore(run.module, self.config, temperature, temp_net, temp_opt)
+
     def _fit(self, data, seed: int, temperature: float) -> DistillResult:
+        """One run at one temperature: here, or in ``procs`` processes (or the ranks torchrun started)."""
+        if self.config.minibatch:
+            from .launch import fit_in_processes, torchrun_rank
+
+            if self.config.procs > 1 or torchrun_rank() is not None:
+                return fit_in_processes(self, data, seed, temperature)
+        return self.fit_here(data, seed, temperature)
+
+    def fit_here(self, data, seed: int, temperature: float) -> DistillResult:
+        """One run at one temperature in this process."""
         cfg, student = self.config, self.student
         initial = copy.deepcopy(student.state_dict())
         set_seed(seed)
@@ -126,7 +143,7 @@ class Distiller:
             temp_net, temp_opt, init_tau, k = temperature_network(cfg, data)
             resolved = {"resolved_init_tau": init_tau, "resolved_k": k, "meta_on": data.meta_on,
                         "calibrate_on": data.calibrate_on}
-        core = self.core_class(run.module, cfg, temperature, temp_net, temp_opt)
+        core = self.make_core(run, temperature, temp_net, temp_opt)
         early = EarlyStop(cfg.patience, student, keep=lambda: run.keep(core))
         bar = ProgressBar(cfg.max_epochs, cfg.show_progress, cfg.method)
         callbacks = [DivergenceGuard(cfg, core.params), early, bar]
