@@ -36,7 +36,8 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, at_least, choice_list, command_line, data_dir, git_commit, load_cache, machine, save_cache
+from common import (RESULTS, at_least, choice_list, command_line, data_dir, git_commit, load_cache, machine, save_cache,
+                    write_keeping_summary)
 from minibatch_probe import ProbedDistiller, synthetic_teacher
 from minibatch_worker import fanout_list
 
@@ -218,7 +219,7 @@ def provenance(part: dict) -> str:
 def write_report(cache: dict) -> str:
     lines = ["# Cost per mini-batch: KD, LTD, LTD-S (issue 15, target 3)", "", f"Machine: {machine()}.", "",
              "The machine was shared (2 cores; another benchmark on 2 threads and other jobs ran meanwhile, load",
-             "average 6-8), so absolute seconds are inflated and noisy; the ratios come from the methods run side",
+             "average 6-11), so absolute seconds are inflated and noisy; the ratios come from the methods run side",
              "by side in one process. Targets: LTD at most 3x a KD batch, LTD-S (K = 8) at most 1.3x."]
     if "lockstep" in cache:
         part, cfg = cache["lockstep"], cache["lockstep"]["settings"]
@@ -263,7 +264,7 @@ def main() -> None:
                        "settings": dict(vars(args), fanouts=",".join(map(str, args.fanouts)))}
         save_cache(RUNS, cache)
     text = write_report(cache)
-    (RESULTS / "minibatch_cost.md").write_text(text)
+    write_keeping_summary(RESULTS / "minibatch_cost.md", text)
     print(text)
 
 

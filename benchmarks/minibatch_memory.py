@@ -29,10 +29,12 @@ import sys
 import time
 from pathlib import Path
 
-from common import RESULTS, at_least, command_line, git_commit, machine, save_cache
+from common import (RESULTS, at_least, command_line, git_commit, load_cache, machine, save_cache,
+                    write_keeping_summary)
 
 GIB = 2 ** 30
 WORKER = Path(__file__).with_name("minibatch_worker.py")
+RUNS = RESULTS / "minibatch_memory_runs.json"
 
 
 def size_list(text: str) -> list:
@@ -48,6 +50,7 @@ def parse_args():
     parser.add_argument("--full-epochs", type=at_least(1), default=2)
     parser.add_argument("--budget-gib", type=float, default=24.0)
     parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--table-only", action="store_true", help="rebuild the report and plot from the runs file")
     return parser.parse_args()
 
 
@@ -103,6 +106,12 @@ def plot(mini: list, full: list, path: Path) -> None:
         ax.plot(nodes, [r["phases"]["train"]["peak"] / GIB for r in done], marker=marker, label=f"{label}: train peak")
         ax.plot(nodes, [(r["phases"]["train"]["peak"] - r["data"]["total"]) / GIB for r in done], marker=marker,
                 linestyle="--", label=f"{label}: train peak - data")
+    done = sorted((r for r in full if "failed" not in r), key=lambda r: r["num_nodes"])[-2:]
+    if len(done) == 2 and mini:
+        (n0, p0), (n1, p1) = [(r["num_nodes"] / 1e6, r["phases"]["train"]["peak"] / GIB) for r in done]
+        far = max(r["num_nodes"] for r in mini) / 1e6
+        ax.plot([n1, far], [p1, p1 + (p1 - p0) / (n1 - n0) * (far - n1)], color="grey", linestyle=":",
+                label="full-graph LTD: linear estimate")
     ax.set_xlabel("nodes (millions), average degree 50")
     ax.set_ylabel("GiB (resident set)")
     ax.set_title("Peak memory during training, GraphSAGE student")
@@ -113,9 +122,9 @@ def plot(mini: list, full: list, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(args, mini: list, full: list) -> str:
+def write_report(args, mini: list, full: list, command: str, commit: str) -> str:
     lines = ["# Memory of mini-batch LTD-S against graph size (issue 15, target 2)", "",
-             f"Command: `{command_line()}` (commit {git_commit()}).", f"Machine: {machine()}.", "",
+             f"Command: `{command}` (commit {commit}).", f"Machine: {machine()}.", "",
              "The machine was shared (2 cores, 24 GiB; another benchmark and other jobs ran meanwhile); memory",
              "figures are per process and not affected by the sharing, times are.", "",
              f"One fresh process per row (`minibatch_worker.py`). Mini-batch: LTD-S, GraphSAGE, fanouts 10,10, batch "
@@ -133,19 +142,25 @@ def write_report(args, mini: list, full: list) -> str:
 
 
 def main() -> None:
+    import torch
+
     args = parse_args()
-    mini, full = [], []
-    for nodes in args.full_sizes:
-        full.append(run_worker(nodes, True, args))
-        print("full", nodes, f"{full[-1]['wall']:.0f} s", flush=True)
-    for nodes in args.sizes:
-        mini.append(run_worker(nodes, False, args))
-        print("mini", nodes, f"{mini[-1]['wall']:.0f} s", flush=True)
-    save_cache(RESULTS / "minibatch_memory_runs.json", {"command": command_line(), "commit": git_commit(),
-                                                         "minibatch": mini, "full_graph": full})
+    torch.set_num_threads(args.threads)  # the workers' setting, so that the report's machine line says it
+    if args.table_only:
+        cache = load_cache(RUNS)
+        mini, full, command, commit = cache["minibatch"], cache["full_graph"], cache["command"], cache["commit"]
+    else:
+        mini, full, command, commit = [], [], command_line(), git_commit()
+        for nodes in args.full_sizes:
+            full.append(run_worker(nodes, True, args))
+            print("full", nodes, f"{full[-1]['wall']:.0f} s", flush=True)
+        for nodes in args.sizes:
+            mini.append(run_worker(nodes, False, args))
+            print("mini", nodes, f"{mini[-1]['wall']:.0f} s", flush=True)
+        save_cache(RUNS, {"command": command, "commit": commit, "minibatch": mini, "full_graph": full})
     plot(mini, full, RESULTS / "minibatch_memory.png")
-    text = write_report(args, mini, full)
-    (RESULTS / "minibatch_memory.md").write_text(text)
+    text = write_report(args, mini, full, command, commit)
+    write_keeping_summary(RESULTS / "minibatch_memory.md", text)
     print(text)
 
 

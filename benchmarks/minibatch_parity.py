@@ -21,7 +21,7 @@ import time
 import torch
 
 from common import (RESULTS, at_least, command_line, data_dir, dataset_list, git_commit, machine, mean_std,
-                    model_list, seed_list)
+                    model_list, seed_list, write_keeping_summary)
 from minibatch_worker import fanout_list
 from runstore import RunStore
 
@@ -118,7 +118,7 @@ def main() -> None:
     if not args.table_only:
         run_missing(args, store)
     text = table(args, store)
-    (RESULTS / "minibatch_parity.md").write_text(text)
+    write_keeping_summary(RESULTS / "minibatch_parity.md", text)
     print(text)
 
 

@@ -29,7 +29,8 @@ import time
 import torch
 from torch import nn
 
-from common import ROOT, RESULTS, at_least, choice_list, command_line, data_dir, git_commit, machine
+from common import (ROOT, RESULTS, at_least, choice_list, command_line, data_dir, git_commit, machine,
+                    write_keeping_summary)
 from minibatch_probe import synthetic_teacher
 from minibatch_worker import fanout_list
 
@@ -179,7 +180,7 @@ def main() -> None:
         results[name] = measure(name, graph, teacher, args)
         print(name, {k: statistics.median(v) for k, v in results[name].items()}, flush=True)
     text = report(args, results, status)
-    (RESULTS / "minibatch_pyg.md").write_text(text)
+    write_keeping_summary(RESULTS / "minibatch_pyg.md", text)
     print(text)
 
 
