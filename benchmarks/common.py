@@ -206,3 +206,19 @@ def command_line() -> str:
 
 
 
+
+
+def write_keeping_summary(path: Path, text: str) -> None:
+    """Write a generated report to ``path``, keeping the hand-written ``## Summary`` section of the file
+    already there (from its heading to the next ``## `` heading), placed right after the new title."""
+    summary = ""
+    if path.is_file():
+        old = path.read_text()
+        start = old.find("\n## Summary\n")
+        if start >= 0:
+            end = old.find("\n## ", start + 1)
+            summary = old[start + 1:end + 1 if end >= 0 else len(old)].rstrip() + "\n\n"
+    if summary:
+        title, _, rest = text.partition("\n")
+        text = f"{title}\n\n{summary}{rest.lstrip()}"
+    path.write_text(text)

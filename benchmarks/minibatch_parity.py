@@ -1,0 +1,126 @@
+"""Accuracy of mini-batch LTD against full-graph LTD (issue 15, target 1): within 0.5 points, 5 seeds.
+
+Mini-batch LTD (``--fanouts``, ``--batch-size``) with :func:`dgl_ltd.settings.tuned_config` of the
+cell and the paper's teacher logits, paper protocol, early stopping on the validation nodes
+(patience and ``--max-epochs`` in epochs of mini-batches; the warm-up counts batches). Full-graph
+LTD is not rerun: its test accuracies are read from ``benchmarks/results/reproduction_runs``
+(``reproduce.py``'s cache, keys ``dataset/model/ltd/seed``, the same tuned settings and teacher).
+Mini-batch runs go to a JSON Lines store (``minibatch_parity_runs.jsonl``, :class:`runstore.RunStore`),
+so an interrupted run resumes and the table is built from the records.
+
+Usage: python benchmarks/minibatch_parity.py [--datasets cora,citeseer] [--models graphsage,gcn,gat]
+       [--seeds 0,1,2,3,4] [--max-epochs 200] [--threads 1] [--table-only]
+Writes benchmarks/results/minibatch_parity.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from common import (RESULTS, at_least, command_line, data_dir, dataset_list, git_commit, machine, mean_std,
+                    model_list, seed_list, write_keeping_summary)
+from minibatch_worker import fanout_list
+from runstore import RunStore
+
+STORE = RESULTS / "minibatch_parity_runs.jsonl"
+FULL = RESULTS / "reproduction_runs"
+TARGET = 0.5  # points
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=dataset_list, default="cora,citeseer")
+    parser.add_argument("--models", type=model_list, default="graphsage,gcn,gat")
+    parser.add_argument("--seeds", type=seed_list, default="0,1,2,3,4")
+    parser.add_argument("--fanouts", type=fanout_list, default=(10, 10))
+    parser.add_argument("--batch-size", type=at_least(1), default=256)
+    parser.add_argument("--max-epochs", type=at_least(1), default=200)
+    parser.add_argument("--patience", type=at_least(1), default=50)
+    parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--table-only", action="store_true")
+    return parser.parse_args()
+
+
+def run_config(args, model: str, dataset: str, graph) -> dict:
+    from dgl_ltd.settings import tuned_config
+
+    config = tuned_config(model, dataset, "ltd", graph)
+    config.update(fanouts=list(args.fanouts), batch_size=args.batch_size, max_epochs=args.max_epochs,
+                  patience=args.patience)
+    return config
+
+
+def run_missing(args, store: RunStore) -> None:
+    from dgl_ltd.data import load_dataset, load_logits
+    from dgl_ltd.distill import Distiller
+    from dgl_ltd.hparams import teacher_logits_path
+    from dgl_ltd.models import build_model
+    from dgl_ltd.training import set_seed
+
+    for dataset in args.datasets.split(","):
+        graph = load_dataset(dataset, data_dir())
+        for model in args.models.split(","):
+            teacher = load_logits(teacher_logits_path(data_dir(), dataset, model), graph)
+            config = run_config(args, model, dataset, graph)
+            for seed in map(int, args.seeds.split(",")):
+                key = {"dataset": dataset, "model": model, "method": "ltd", "seed": seed, "loop": "minibatch"}
+                if store.get(key, config) is not None:
+                    continue
+                set_seed(seed)
+                student = build_model(model, graph.ndata["feat"].shape[1], teacher.shape[1])
+                start = time.perf_counter()
+                res = Distiller(student, "ltd", show_progress=False, **dict(config, fanouts=tuple(config["fanouts"])))\
+                    .fit(graph, teacher, seed=seed)
+                store.add(key, config, {"test_acc": res.test_acc, "val_acc": res.val_acc, "epochs": res.epochs,
+                                        "best_epoch": res.best_epoch, "seconds": time.perf_counter() - start,
+                                        "tau_mean": float(res.temperatures.mean())})
+                print(dataset, model, seed, f"{res.test_acc:.4f}", f"{res.epochs} epochs", flush=True)
+
+
+def table(args, store: RunStore) -> str:
+    lines = ["# Mini-batch LTD vs full-graph LTD: test accuracy (issue 15, target 1)", "",
+             f"Command: `{command_line().replace(' --table-only', '')}` (commit {git_commit()}).",
+             f"Machine: {machine()}.", "",
+             "The machine was shared (2 cores; other benchmarks ran meanwhile): it changes the seconds, not the "
+             "accuracies.", "",
+             f"Mini-batch: fanouts {','.join(map(str, args.fanouts))}, batch {args.batch_size}, tuned_config's settings "
+             f"(warm-up: 20 batches), early stopping with patience {args.patience} epochs, at most "
+             f"{args.max_epochs} epochs. Full graph: `reproduce.py`'s cached runs (same settings, patience 50, at most "
+             "600 epochs). Paper protocol and teacher logits. Mean +- std over the seeds both have, in points.", "",
+             "| dataset | model | full-graph LTD | mini-batch LTD | mini - full | within 0.5? | seeds | "
+             "mini-batch epochs | s / run |", "|" + " --- |" * 9]
+    for dataset in args.datasets.split(","):
+        full = json.loads((FULL / f"{dataset}-ltd.json").read_text()) if (FULL / f"{dataset}-ltd.json").is_file() else {}
+        for model in args.models.split(","):
+            mini = {r["key"]["seed"]: r["figures"] for r in store.find(dataset=dataset, model=model, loop="minibatch")
+                    if r["config"].get("batch_size") == args.batch_size and r["config"].get("max_epochs") == args.max_epochs}
+            seeds = [s for s in map(int, args.seeds.split(",")) if s in mini and f"{dataset}/{model}/ltd/{s}" in full]
+            if not seeds:
+                lines.append(f"| {dataset} | {model} | not run | | | | 0 | | |")
+                continue
+            f_mean, f_std = mean_std([100 * full[f"{dataset}/{model}/ltd/{s}"]["test_acc"] for s in seeds])
+            m_mean, m_std = mean_std([100 * mini[s]["test_acc"] for s in seeds])
+            gap = m_mean - f_mean
+            lines.append(f"| {dataset} | {model} | {f_mean:.2f} +- {f_std:.2f} | {m_mean:.2f} +- {m_std:.2f} | "
+                         f"{gap:+.2f} | {'yes' if abs(gap) <= TARGET else 'no'} | {len(seeds)} | "
+                         f"{mean_std([mini[s]['epochs'] for s in seeds])[0]:.0f} | "
+                         f"{mean_std([mini[s]['seconds'] for s in seeds])[0]:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    store = RunStore(STORE)
+    if not args.table_only:
+        run_missing(args, store)
+    text = table(args, store)
+    write_keeping_summary(RESULTS / "minibatch_parity.md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

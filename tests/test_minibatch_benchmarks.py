@@ -1,0 +1,59 @@
+"""The mini-batch benchmarks' own helpers: the NeighborLoader-shaped subgraph, kept summaries, the probe."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+dgl = pytest.importorskip("dgl")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import write_keeping_summary  # noqa: E402
+from minibatch_probe import ProbedDistiller, synthetic_teacher  # noqa: E402
+
+
+def test_loader_subgraph_has_the_seeds_first_and_each_sampled_node_once():
+    pytest.importorskip("torch_geometric")
+    from minibatch_pyg import loader_subgraph
+
+    torch.manual_seed(0)
+    src, dst = torch.randint(0, 300, (2, 3000))
+    graph = dgl.graph((src, dst), num_nodes=300)
+    seeds = torch.tensor([5, 17, 42])
+    input_nodes, _, blocks = dgl.dataloading.NeighborSampler([4, 3]).sample(graph, seeds)
+    nodes, edge_index = loader_subgraph(blocks, input_nodes, len(seeds))
+    assert torch.equal(nodes[:3], seeds) and nodes.unique().numel() == nodes.numel()
+    targets = set(nodes[edge_index[1]].tolist())
+    assert targets >= set(seeds.tolist())  # hop 1: the seeds' neighbours
+    hop1 = set(input_nodes[blocks[-1].edges()[0]].tolist()) - set(seeds.tolist())
+    assert targets - set(seeds.tolist()) == hop1  # hop 2: only the nodes first reached at hop 1
+    got = {(int(nodes[u]), int(nodes[v])) for u, v in edge_index.t()}
+    assert got <= set(zip(src.tolist(), dst.tolist()))  # every edge is one of the graph's
+
+
+def test_generated_report_keeps_the_hand_written_summary(tmp_path):
+    path = tmp_path / "report.md"
+    write_keeping_summary(path, "# Title\n\nold table\n")
+    path.write_text("# Title\n\n## Summary\n\nby hand\n\n## Table\n\nold table\n")
+    write_keeping_summary(path, "# Title\n\n## Table\n\nnew table\n")
+    assert path.read_text() == "# Title\n\n## Summary\n\nby hand\n\n## Table\n\nnew table\n"
+
+
+def test_probe_times_every_batch_and_phase():
+    from dgl_ltd.data import load_dataset
+    from dgl_ltd.models import build_model
+
+    graph = load_dataset("planted", num_nodes=3000, avg_degree=5, num_classes=3, num_feats=8, seed=0)
+    teacher = synthetic_teacher(graph, seed=0)
+    torch.manual_seed(0)
+    distiller = ProbedDistiller(build_model("graphsage", 8, 3), "ltd-s", fanouts=(3, 3), batch_size=256,
+                                batches_per_epoch=5, max_epochs=2, warmup=0, meta_every=4, show_progress=False)
+    distiller.fit(graph, teacher, seed=0)
+    probe = distiller.probe.summary()
+    assert [e["steps"] for e in probe["epochs"]] == [5, 5]
+    assert [s["learn"] for s in probe["steps"]] == [i % 4 == 0 for i in range(10)]
+    assert all(0 < e["validation"] < e["seconds"] for e in probe["epochs"])
+    assert set(probe["phases"]) == {"setup", "train", "final"}
+    assert all(p["peak"] >= p["rss_start"] > 0 for p in probe["phases"].values())
