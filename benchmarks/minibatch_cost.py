@@ -19,11 +19,11 @@ Part ``big``: one epoch of ``--big-batches`` LTD-S batches on the
 ogbn-products-sized planted graph (``--big-nodes``), in a fresh process (``minibatch_worker.py``),
 timed end to end with the build reported separately.
 
-Each part's figures are kept in ``minibatch_cost_runs.json`` with its command and commit; the report
+Each part's figures are kept in ``runs/minibatch_cost.jsonl`` with its command and commit; the report
 is built from that file, so a part can be rerun alone (``--parts``).
 
 Usage: python benchmarks/minibatch_cost.py [--parts lockstep,runs,big] [--repeats 3] [--threads 1]
-Writes benchmarks/results/minibatch_cost.md and minibatch_cost_runs.json.
+Writes benchmarks/results/notes/minibatch_cost.md (its hand-written summary kept) and runs/minibatch_cost.jsonl.
 """
 from __future__ import annotations
 
@@ -36,14 +36,15 @@ from pathlib import Path
 
 import torch
 
-from common import (RESULTS, at_least, choice_list, command_line, data_dir, git_commit, load_cache, machine, save_cache,
+from runstore import load_parts, save_parts
+from common import (RESULTS, at_least, choice_list, command_line, data_dir, git_commit, machine,
                     write_keeping_summary)
 from minibatch_probe import ProbedDistiller, synthetic_teacher
 from minibatch_worker import fanout_list
 
 METHODS = ("kd", "ltd", "ltd-s")
 PARTS = ("lockstep", "runs", "big")
-RUNS = RESULTS / "minibatch_cost_runs.json"
+RUNS = RESULTS / "runs" / "minibatch_cost.jsonl"
 
 
 def parse_args():
@@ -255,16 +256,16 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     parts = args.parts.split(",")
-    cache = load_cache(RUNS)
+    cache = load_parts(RUNS)
     cells = load_cells(args) if {"lockstep", "runs"} & set(parts) else None
     for part in parts:
         figures = {"lockstep": measure_lockstep, "runs": measure_runs, "big": lambda a, _: big_epoch(a)}[part](args, cells)
         cache[part] = {"command": command_line(), "commit": git_commit(), "figures": figures,
                        "date": datetime.date.today().isoformat(),
                        "settings": dict(vars(args), fanouts=",".join(map(str, args.fanouts)))}
-        save_cache(RUNS, cache)
+        save_parts(RUNS, cache)
     text = write_report(cache)
-    write_keeping_summary(RESULTS / "minibatch_cost.md", text)
+    write_keeping_summary(RESULTS / "notes" / "minibatch_cost.md", text)
     print(text)
 
 

@@ -18,7 +18,7 @@ Full-graph LTD is measured at ``--full-sizes``; the size at which its training p
 
 Usage: python benchmarks/minibatch_memory.py [--sizes 250000,1000000,2449029] [--full-sizes 100000,250000]
        [--batches 9] [--threads 1]
-Writes benchmarks/results/minibatch_memory.md, minibatch_memory.png and minibatch_memory_runs.json.
+Writes benchmarks/results/notes/minibatch_memory.md (its hand-written summary kept), notes/minibatch_memory.png and runs/minibatch_memory.jsonl.
 """
 from __future__ import annotations
 
@@ -29,12 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-from common import (RESULTS, at_least, command_line, git_commit, load_cache, machine, save_cache,
+from runstore import load_parts, save_parts
+from common import (RESULTS, at_least, command_line, git_commit, machine,
                     write_keeping_summary)
 
 GIB = 2 ** 30
 WORKER = Path(__file__).with_name("minibatch_worker.py")
-RUNS = RESULTS / "minibatch_memory_runs.json"
+RUNS = RESULTS / "runs" / "minibatch_memory.jsonl"
 
 
 def size_list(text: str) -> list:
@@ -147,7 +148,7 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)  # the workers' setting, so that the report's machine line says it
     if args.table_only:
-        cache = load_cache(RUNS)
+        cache = load_parts(RUNS)
         mini, full, command, commit = cache["minibatch"], cache["full_graph"], cache["command"], cache["commit"]
     else:
         mini, full, command, commit = [], [], command_line(), git_commit()
@@ -157,10 +158,10 @@ def main() -> None:
         for nodes in args.sizes:
             mini.append(run_worker(nodes, False, args))
             print("mini", nodes, f"{mini[-1]['wall']:.0f} s", flush=True)
-        save_cache(RUNS, {"command": command, "commit": commit, "minibatch": mini, "full_graph": full})
-    plot(mini, full, RESULTS / "minibatch_memory.png")
+        save_parts(RUNS, {"command": command, "commit": commit, "minibatch": mini, "full_graph": full})
+    plot(mini, full, RESULTS / "notes" / "minibatch_memory.png")
     text = write_report(args, mini, full, command, commit)
-    write_keeping_summary(RESULTS / "minibatch_memory.md", text)
+    write_keeping_summary(RESULTS / "notes" / "minibatch_memory.md", text)
     print(text)
 
 

@@ -3,14 +3,14 @@
 Mini-batch LTD (``--fanouts``, ``--batch-size``) with :func:`dgl_ltd.settings.tuned_config` of the
 cell and the paper's teacher logits, paper protocol, early stopping on the validation nodes
 (patience and ``--max-epochs`` in epochs of mini-batches; the warm-up counts batches). Full-graph
-LTD is not rerun: its test accuracies are read from ``benchmarks/results/reproduction_runs``
+LTD is not rerun: its test accuracies are read from ``benchmarks/results/runs/reproduction.jsonl``
 (``reproduce.py``'s cache, keys ``dataset/model/ltd/seed``, the same tuned settings and teacher).
-Mini-batch runs go to a JSON Lines store (``minibatch_parity_runs.jsonl``, :class:`runstore.RunStore`),
+Mini-batch runs go to a JSON Lines store (``runs/minibatch_parity.jsonl``, :class:`runstore.RunStore`),
 so an interrupted run resumes and the table is built from the records.
 
 Usage: python benchmarks/minibatch_parity.py [--datasets cora,citeseer] [--models graphsage,gcn,gat]
        [--seeds 0,1,2,3,4] [--max-epochs 200] [--threads 1] [--table-only]
-Writes benchmarks/results/minibatch_parity.md.
+Writes benchmarks/results/notes/minibatch_parity.md (its hand-written summary kept).
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from common import (RESULTS, at_least, command_line, data_dir, dataset_list, git
 from minibatch_worker import fanout_list
 from runstore import RunStore
 
-STORE = RESULTS / "minibatch_parity_runs.jsonl"
-FULL = RESULTS / "reproduction_runs"
+STORE = RESULTS / "runs" / "minibatch_parity.jsonl"
+FULL = RESULTS / "runs" / "reproduction.jsonl"
 TARGET = 0.5  # points
 
 
@@ -80,6 +80,14 @@ def run_missing(args, store: RunStore) -> None:
                 print(dataset, model, seed, f"{res.test_acc:.4f}", f"{res.epochs} epochs", flush=True)
 
 
+def full_graph_runs(dataset: str) -> dict:
+    """``{"<dataset>/<model>/ltd/<seed>": figures}`` of reproduce.py's LTD runs at today's temperature rate."""
+    from dgl_ltd.settings import TUNED_BETA
+
+    return {f"{dataset}/{r['key']['model']}/ltd/{r['key']['seed']}": r["figures"]
+            for r in RunStore(FULL).find(dataset=dataset, method="ltd") if r["config"].get("beta") == TUNED_BETA}
+
+
 def table(args, store: RunStore) -> str:
     lines = ["# Mini-batch LTD vs full-graph LTD: test accuracy (issue 15, target 1)", "",
              f"Command: `{command_line().replace(' --table-only', '')}` (commit {git_commit()}).",
@@ -93,7 +101,7 @@ def table(args, store: RunStore) -> str:
              "| dataset | model | full-graph LTD | mini-batch LTD | mini - full | within 0.5? | seeds | "
              "mini-batch epochs | s / run |", "|" + " --- |" * 9]
     for dataset in args.datasets.split(","):
-        full = json.loads((FULL / f"{dataset}-ltd.json").read_text()) if (FULL / f"{dataset}-ltd.json").is_file() else {}
+        full = full_graph_runs(dataset)
         for model in args.models.split(","):
             mini = {r["key"]["seed"]: r["figures"] for r in store.find(dataset=dataset, model=model, loop="minibatch")
                     if r["config"].get("batch_size") == args.batch_size and r["config"].get("max_epochs") == args.max_epochs}
@@ -118,7 +126,7 @@ def main() -> None:
     if not args.table_only:
         run_missing(args, store)
     text = table(args, store)
-    write_keeping_summary(RESULTS / "minibatch_parity.md", text)
+    write_keeping_summary(RESULTS / "notes" / "minibatch_parity.md", text)
     print(text)
 
 

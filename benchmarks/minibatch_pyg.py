@@ -17,7 +17,7 @@ which framework goes first at every batch.
   the step alone, a lower bound on a NeighborLoader batch (which also samples).
 
 Usage: python benchmarks/minibatch_pyg.py [--datasets amazon-computers,planted] [--batches 30] [--threads 1]
-Writes benchmarks/results/minibatch_pyg.md.
+Writes benchmarks/results/notes/minibatch_pyg.md (its hand-written summary kept).
 """
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def main() -> None:
         results[name] = measure(name, graph, teacher, args)
         print(name, {k: statistics.median(v) for k, v in results[name].items()}, flush=True)
     text = report(args, results, status)
-    write_keeping_summary(RESULTS / "minibatch_pyg.md", text)
+    write_keeping_summary(RESULTS / "notes" / "minibatch_pyg.md", text)
     print(text)
 
 

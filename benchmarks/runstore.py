@@ -96,3 +96,17 @@ def provenance_lines(store: RunStore, records: list | None = None) -> list:
                      + (f" ({len(records) - len(dates)} unknown)." if len(dates) < len(records) else "."))
     lines += [f"Machine: {m}." for m in sorted({r["machine"] for r in records})]
     return lines
+
+
+def load_parts(path: Path) -> dict:
+    """``{part: figures}`` of a store whose records are keyed ``{"part": name}`` (newest record wins)."""
+    return {r["key"]["part"]: r["figures"] for r in RunStore(path).records.values() if "part" in r["key"]}
+
+
+def save_parts(path: Path, parts: dict) -> None:
+    """Store each part of ``parts`` as one record (provenance of this run) unless an identical one is there."""
+    store = RunStore(path)
+    stored = load_parts(path)
+    for name, figures in parts.items():
+        if stored.get(name) != figures:
+            store.add({"part": name, "figures_hash": config_hash({}, figures)}, {}, figures)
