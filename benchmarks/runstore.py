@@ -63,3 +63,11 @@ class RunStore:
     def find(self, **match) -> list:
         """Records whose key has every given value."""
         return [r for r in self.records.values() if all(r["key"].get(k) == v for k, v in match.items())]
+
+    def provenance(self, name: str) -> list:
+        """A report's opening lines about the store: its file, record count, commits and machines."""
+        records = list(self.records.values())
+        commits = sorted({r["commit"] for r in records})
+        machines = sorted({r["machine"] for r in records})
+        return [f"Runs in `{name}` ({len(records)} records; commits {', '.join(commits) or '-'}).", "",
+                *[f"Machine: {m}" for m in machines]]
