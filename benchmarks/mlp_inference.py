@@ -140,8 +140,8 @@ def _row(dataset: str, mlp: dict, name: str, full: dict | None, sampled: dict | 
     cells = [dataset, f"{mlp['nodes']:,}", f"{mlp['per_100k']:.4f} ({mlp['preset']})", name,
              f"{full['per_100k']:.3f}" if full else "-", full["how"] if full else "-",
              f"{sampled['per_100k']:.3f} ({','.join(map(str, sampled['fanouts']))})" if sampled else "-",
-             f"{full['per_100k'] / mlp['per_100k']:.0f}x" if full else "-",
-             f"{sampled['per_100k'] / mlp['per_100k']:.0f}x" if sampled else "-"]
+             f"{full['per_100k'] / mlp['per_100k']:.1f}x" if full else "-",
+             f"{sampled['per_100k'] / mlp['per_100k']:.1f}x" if sampled else "-"]
     return "| " + " | ".join(cells) + " |"
 
 
