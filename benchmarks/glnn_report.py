@@ -27,7 +27,9 @@ def cell_values(store, setting: str, dataset: str, teacher: str) -> dict:
     teachers = {r["key"]["seed"]: r["figures"]["test_acc"] for r in store.find(**match, role="teacher", teacher=teacher)}
     return {"teacher": teachers,
             "alone": {r["key"]["seed"]: r["figures"]["test_acc"] for r in store.find(**match, role="alone")},
-            "KD": _student(students, "ft", _kd), "FT": _student(students, "ft"),
+            # KD runs on its own where FT's trials are not scored on the table's nodes (inductive)
+            "KD": _student(students, "kd") or (_student(students, "ft", _kd) if setting == "transductive" else {}),
+            "FT": _student(students, "ft"),
             "LTD": _student(students, "ltd"), "LTD-S": _student(students, "ltd-s")}
 
 
