@@ -81,8 +81,10 @@ def test_table_only_keeps_the_header_of_the_runs(tmp_path, monkeypatch):
 
 def test_pyg_comparison_takes_every_registered_model():
     assert common.any_model_list("gcnii,SAGE") == "gcnii,graphsage"
-    with pytest.raises(argparse.ArgumentTypeError, match="unknown model 'mlp'"):
-        common.any_model_list("mlp")
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown or graph-free model 'mlp'"):
+        common.any_model_list("mlp")  # no PyG twin
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown or graph-free model 'resnet'"):
+        common.any_model_list("resnet")
 
 
 def test_glnn_share_outside_0_1_exits_2():
