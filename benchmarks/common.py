@@ -115,10 +115,12 @@ def model_list(text: str) -> str:
 
 
 def any_model_list(text: str) -> str:
-    """Comma-separated models of the package's registry (``gcnii`` too, which has no paper teacher)."""
+    """Comma-separated GNNs of the package's registry (``gcnii`` too, which has no paper teacher; not the
+    graph-free ``mlp``, which has no PyG twin)."""
     from dgl_ltd.models import MODELS as REGISTRY, canonical_model_name
 
-    return _paper_names(text, "model", canonical_model_name, list(REGISTRY), problem="unknown")
+    graph_models = [name for name, cls in REGISTRY.items() if getattr(cls, "takes_graph", True)]
+    return _paper_names(text, "model", canonical_model_name, graph_models, problem="unknown or graph-free")
 
 
 def seed_list(text: str) -> str:

@@ -169,12 +169,15 @@ def cmd_distill(args) -> dict:
     from .devices import resolve_device
     from .distill import Distiller
     from .files import check_output_file
-    from .models import build_model, canonical_model_name
+    from .models import MODELS, build_model, canonical_model_name
     from .training import set_seed
 
     model = canonical_model_name(args.model)
     dataset = canonical_name(args.dataset)
     _check_method_flags(args)
+    if getattr(MODELS[model], "takes_graph", True) is False and not (args.teacher_logits or args.teacher_model):
+        raise UserInputError(f"--model {model} reads no graph, so it is no teacher of its own; give a GNN teacher with "
+                             f"--teacher-logits FILE or --teacher-model M (e.g. graphsage)")
     if args.save_temperatures:
         check_output_file(args.save_temperatures, "--save-temperatures")
     if args.report:

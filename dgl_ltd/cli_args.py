@@ -75,7 +75,7 @@ def _minibatch_flags(parser: argparse.ArgumentParser, samplers: tuple) -> None:
                              "(default: full-graph training)")
     parser.add_argument("--sampler", choices=samplers, default=None,
                         help="neighbor: sampled blocks (needs --fanouts); cluster: ClusterGCN subgraphs (APPNP, "
-                             "GCNII); node: node batches of a feature table (SGC) (default: neighbor with --fanouts)")
+                             "GCNII); node: node batches of a feature table (SGC, MLP) (default: neighbor with --fanouts)")
     parser.add_argument("--batch-size", type=_positive, default=None, help="seed nodes per batch (default: 1024)")
     parser.add_argument("--batches-per-epoch", type=_positive, default=None,
                         help="at most this many batches per epoch (default: all nodes once)")
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     teacher = sub.add_parser("teacher", help="train teacher models (Adam, early stopping on validation)")
     _common(teacher)
-    teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc or gcnii (default: gcn)")
+    teacher.add_argument("--model", default="gcn", help="gcn, gat, graphsage, appnp, sgc, gcnii or mlp (default: gcn)")
     teacher.add_argument("--seeds", type=parse_seeds, default=[0], help="comma-separated seeds (default: 0)")
     teacher.add_argument("--out", default=None, help="folder for logits (<model>_seed<k>.npy, and .txt up to 500k "
                          "nodes) and weights (.pt)")
@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     distill = sub.add_parser("distill", help="distill a teacher's logits into a student (--model)")
     _common(distill)
-    distill.add_argument("--model", default="gcn", help="student (and teacher) architecture (default: gcn)")
+    distill.add_argument("--model", default="gcn", help="student (and teacher) architecture; mlp: a graph-free student, "
+                         "which needs --teacher-logits or --teacher-model (default: gcn)")
     distill.add_argument("--method", choices=("ltd", "ltd-s", "ft", "kd"), default="ltd",
                          help="ltd: learned node-specific temperatures; ltd-s: its scalable variant; ft: one global "
                               "temperature; kd: temperature 1 (default: ltd)")

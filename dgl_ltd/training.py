@@ -28,6 +28,7 @@ TEACHER_DEFAULTS = {
     "appnp": {"lr": 0.01, "weight_decay": 5e-4},
     "sgc": {"lr": 0.2, "weight_decay": 5e-5},
     "gcnii": {"lr": 0.01, "weight_decay": 5e-4},
+    "mlp": {"lr": 0.01, "weight_decay": 5e-4},
 }
 
 

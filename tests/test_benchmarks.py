@@ -101,5 +101,37 @@ def test_results_hold_only_stores_reports_and_notes():
 
 def test_pyg_comparison_takes_every_registered_model():
     assert common.any_model_list("gcnii,SAGE") == "gcnii,graphsage"
-    with pytest.raises(argparse.ArgumentTypeError, match="unknown model 'mlp'"):
-        common.any_model_list("mlp")
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown or graph-free model 'mlp'"):
+        common.any_model_list("mlp")  # no PyG twin
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown or graph-free model 'resnet'"):
+        common.any_model_list("resnet")
+
+
+def test_glnn_share_outside_0_1_exits_2():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "glnn.py", "--share", "1.5"], cwd=ROOT / "benchmarks", env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "the inductive share must lie in (0, 1), got 1.5" in out.stderr.strip().splitlines()[-1]
+
+
+def test_glnn_table_takes_kd_from_ft_grid_and_gaps_on_shared_seeds(tmp_path, monkeypatch):
+    import runstore
+    from glnn_report import accuracy_table
+
+    monkeypatch.setattr(runstore, "git_commit", lambda: "abc")
+    store = runstore.RunStore(tmp_path / "runs.jsonl")
+    base = {"bench": "glnn", "setting": "transductive", "dataset": "cora"}
+    store.add({**base, "role": "teacher", "teacher": "gcn", "seed": None}, {}, {"test_acc": 0.80})
+    for seed, (kd, ft, ltd) in enumerate([(0.70, 0.75, 0.77), (0.72, 0.73, 0.74)]):
+        trials = [{"temperature": 1.0, "test_acc": kd}, {"temperature": 2.0, "test_acc": ft}]
+        store.add({**base, "role": "student", "teacher": "gcn", "method": "ft", "seed": seed}, {},
+                  {"test_acc": ft, "ft_trials": trials})
+        store.add({**base, "role": "student", "teacher": "gcn", "method": "ltd", "seed": seed}, {}, {"test_acc": ltd})
+    store.add({**base, "role": "student", "teacher": "gcn", "method": "ft", "seed": 2}, {},  # no LTD run: not in the gap
+              {"test_acc": 0.10, "ft_trials": [{"temperature": 1.0, "test_acc": 0.10}]})
+    lines, gaps = accuracy_table(store, "transductive")
+    row = next(line for line in lines if line.startswith("| cora | gcn |"))
+    assert "| 50.67 ± 35.23 (3) |" in row  # KD is FT's run at T = 1, of all three seeds
+    assert gaps == [pytest.approx(100 * ((0.77 + 0.74) / 2 - (0.75 + 0.73) / 2))]
+    assert row.endswith("| +1.50 | 0,1,2 |")

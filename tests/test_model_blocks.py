@@ -138,7 +138,7 @@ def test_models_without_blocks_refuse_them(cora, name, needle):
 
 def test_takes_blocks():
     assert {name: takes_blocks(build_model(name, 4, 2)) for name in MODELS} == {
-        "gcn": True, "gat": True, "graphsage": True, "appnp": False, "sgc": False, "gcnii": False}
+        "gcn": True, "gat": True, "graphsage": True, "appnp": False, "sgc": False, "gcnii": False, "mlp": False}
     assert takes_blocks(torch.nn.Linear(4, 2))  # a user's own module is assumed to take blocks
 
 

@@ -1,4 +1,4 @@
-"""The six GNNs of the LTD paper on DGL's ``nn`` modules, usable as teacher or student.
+"""The six GNNs of the LTD paper on DGL's ``nn`` modules, usable as teacher or student, and an MLP student.
 
 Every model has the signature ``forward(graph, feat) -> logits (N x C)`` and handles self-loops
 itself: pass the raw graph. GCN, GAT and GraphSAGE also take one DGL block per layer
@@ -15,11 +15,15 @@ APPNP      MLP 64 hidden, dropout 0.5, then K=10 propagation steps with alpha=0.
 SGC        K=2 propagation steps, then one linear layer
 GCNII      GCNII paper's citation-graph settings (Chen et al., ICML 2020, Cora): 64 layers,
            64 hidden, alpha=0.1, lambda=0.5, dropout 0.6
+MLP        2 layers, 128 hidden, dropout 0.5, no norm; reads only the features (``mlp(feat)``,
+           or ``mlp(graph, feat)`` ignoring the graph): a student for graph-free inference;
+           ``glnn_mlp(in_feats, n_classes, dataset)`` builds GLNN's per-dataset student
 ========== ===================================================================================
 
 Modules: ``base`` (``NodeClassifier``, checks), ``graphs`` (self-loops and degrees added once
 for sampling), ``layerwise`` (forward on a graph or blocks, layer-wise inference), ``conv`` (GCN,
-GAT, GraphSAGE), ``propagation`` (APPNP, SGC, GCNII), ``registry`` (names and builders).
+GAT, GraphSAGE), ``propagation`` (APPNP, SGC, GCNII), ``mlp`` (MLP, GLNN's presets), ``registry``
+(names and builders).
 """
 from __future__ import annotations
 
@@ -27,12 +31,13 @@ from .base import NodeClassifier, as_block_list, takes_blocks
 from .conv import GAT, GCN, GraphSAGE, graph_conv_on_block
 from .graphs import IN_DEGREE_KEY, OUT_DEGREE_KEY, add_self_loops, is_self_looped, sampling_graph
 from .layerwise import LayerwiseModel
+from .mlp import GLNN_PRESETS, MLP, glnn_mlp
 from .propagation import APPNP, GCNII, SGC, propagate_features
 from .registry import ALIASES, MODELS, TEACHER_OVERRIDES, build_model, build_teacher, canonical_model_name
 
 __all__ = [
-    "ALIASES", "APPNP", "GAT", "GCN", "GCNII", "GraphSAGE", "IN_DEGREE_KEY", "LayerwiseModel", "MODELS",
-    "NodeClassifier", "OUT_DEGREE_KEY", "SGC", "TEACHER_OVERRIDES", "add_self_loops", "as_block_list",
-    "build_model", "build_teacher", "canonical_model_name", "graph_conv_on_block", "is_self_looped",
-    "propagate_features", "sampling_graph", "takes_blocks",
+    "ALIASES", "APPNP", "GAT", "GCN", "GCNII", "GLNN_PRESETS", "GraphSAGE", "IN_DEGREE_KEY", "LayerwiseModel", "MLP",
+    "MODELS", "NodeClassifier", "OUT_DEGREE_KEY", "SGC", "TEACHER_OVERRIDES", "add_self_loops", "as_block_list",
+    "build_model", "build_teacher", "canonical_model_name", "glnn_mlp", "graph_conv_on_block",
+    "is_self_looped", "propagate_features", "sampling_graph", "takes_blocks",
 ]

@@ -6,6 +6,7 @@ from typing import Callable
 from ..errors import UserInputError
 from .base import NodeClassifier, as_int
 from .conv import GAT, GCN, GraphSAGE
+from .mlp import MLP
 from .propagation import APPNP, GCNII, SGC
 
 MODELS: dict[str, Callable[..., NodeClassifier]] = {
@@ -15,6 +16,7 @@ MODELS: dict[str, Callable[..., NodeClassifier]] = {
     "appnp": APPNP,
     "sgc": SGC,
     "gcnii": GCNII,
+    "mlp": MLP,
 }
 ALIASES = {"sage": "graphsage"}
 
