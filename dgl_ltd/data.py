@@ -266,6 +266,16 @@ def _check_public_split(name: str, protocol: str, source: str) -> None:
                              f"one); draw a split with --protocol random (protocol='random')")
 
 
+def _check_choices(name: str, protocol: str, source: str, split: str) -> None:
+    """One-line errors for an unknown protocol, source or split, or a public split the dataset lacks."""
+    for what, value, allowed in (("protocol", protocol, PROTOCOLS), ("source", source, SOURCES),
+                                 ("split", split, SPLITS)):
+        if value not in allowed:
+            raise UserInputError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+    if split == "public":
+        _check_public_split(name, protocol, source)
+
+
 def load_dataset(
     name: str = "cora",
     data_dir: str | os.PathLike | None = None,
@@ -331,14 +341,7 @@ def load_dataset(
                              "or pass name='planted'")
     name = canonical_name(name)
     seed = check_seed(seed, "the split seed")
-    if protocol not in PROTOCOLS:
-        raise UserInputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
-    if source not in SOURCES:
-        raise UserInputError(f"unknown source {source!r}; choose one of: {', '.join(SOURCES)}")
-    if split not in SPLITS:
-        raise UserInputError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-    if split == "public":
-        _check_public_split(name, protocol, source)
+    _check_choices(name, protocol, source, split)
     directory = resolve_data_dir(data_dir)
     if split == "public":
         graph = _dgl_dataset_graph(name, directory, PUBLIC_MASKS)
