@@ -43,7 +43,7 @@ class LockstepMethod:
     def step(self, nodes: torch.Tensor) -> tuple:
         """Train on one batch of seed ``nodes``; returns (seconds, whether it was a learning step)."""
         learn = self.schedule.learn(self.run.step_count)
-        self.run._seed_chunks = lambda: [nodes]
+        self.run._seed_chunks = lambda: [(nodes, None)]
         start = time.perf_counter()
         self.run._epoch(self.core, self.schedule, self.steps)
         self.steps += 1

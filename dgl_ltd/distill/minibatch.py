@@ -122,16 +122,20 @@ class MiniBatchRun:
     # -- batches ---------------------------------------------------------------------------------
 
     def _seed_chunks(self) -> list:
-        """This epoch's seed nodes in batches: a permutation of all nodes, at most batches_per_epoch of them."""
+        """This epoch's (seed nodes, their subgraph or None) in batches: a permutation of all nodes (of
+        the ClusterGCN parts), at most batches_per_epoch of them."""
         cfg = self.cfg
         if self.kind == "cluster":
+            from .._compat import dgl
+
             order = torch.randperm(self.parts)
             per_batch = max(1, cfg.batch_size * self.parts // max(self.data.num_nodes, 1))
+            groups = order.split(per_batch)[:cfg.batches_per_epoch]
             with one_sampling_thread():
-                chunks = [self.cluster.sample(self.data.graph, ids).ndata["_ID"] for ids in order.split(per_batch)]
-        else:
-            chunks = list(torch.randperm(self.data.num_nodes).split(cfg.batch_size))
-        return chunks[:cfg.batches_per_epoch] if cfg.batches_per_epoch is not None else chunks
+                subgraphs = [self.cluster.sample(self.data.graph, ids) for ids in groups]
+            return [(sub.ndata[dgl.NID], sub) for sub in subgraphs]
+        chunks = list(torch.randperm(self.data.num_nodes).split(cfg.batch_size))[:cfg.batches_per_epoch]
+        return [(nodes, None) for nodes in chunks]
 
     def _inputs(self, nodes: torch.Tensor) -> tuple:
         """The student's inputs whose output rows are ``nodes`` (in that order)."""
@@ -144,17 +148,18 @@ class MiniBatchRun:
 
         return dgl.node_subgraph(data.graph, nodes), data.feat[nodes]
 
-    def batch(self, nodes: torch.Tensor) -> Batch:
-        """The :class:`Batch` of seed ``nodes``."""
+    def batch(self, nodes: torch.Tensor, subgraph=None) -> Batch:
+        """The :class:`Batch` of seed ``nodes`` (on ``subgraph``, the ClusterGCN part they came from)."""
         data = self.data
         rows = lambda t: None if t is None else t[nodes]  # noqa: E731
-        return Batch(self._inputs(nodes), data.teacher[nodes], data.labels[nodes], data.distill_mask[nodes],
-                     rows(self.entropy), rows(self.kd_mask))
+        inputs = (subgraph, data.feat[nodes]) if subgraph is not None else self._inputs(nodes)
+        return Batch(inputs, data.teacher[nodes], data.labels[nodes], data.distill_mask[nodes], rows(self.entropy),
+                     rows(self.kd_mask))
 
     def _batches(self):
         """This epoch's (seed nodes, Batch) pairs, sampled in this process on one thread (reproducible)."""
-        for nodes in self._seed_chunks():
-            yield nodes, self.batch(nodes)
+        for nodes, subgraph in self._seed_chunks():
+            yield nodes, self.batch(nodes, subgraph)
 
     def meta_batch(self, nodes: torch.Tensor) -> MetaBatch:
         """The judging nodes' inputs: their own sampled blocks (their subgraph with the batch's, for clusters)."""
