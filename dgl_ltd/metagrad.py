@@ -24,6 +24,7 @@ import math
 import torch
 from torch.func import functional_call
 
+from .dropout_tape import DropoutTape, TapeMismatch
 from .errors import UserInputError
 
 
@@ -31,6 +32,11 @@ def capture_rng(device: torch.device) -> tuple:
     """The RNG state that decides the next dropout masks (CPU, plus the current CUDA device)."""
     cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
     return torch.get_rng_state(), cuda, device
+
+
+def same_rng(a: tuple, b: tuple) -> bool:
+    """Whether two :func:`capture_rng` states are equal (nothing was drawn between them)."""
+    return torch.equal(a[0], b[0]) and (a[1] is None) == (b[1] is None) and (a[1] is None or torch.equal(a[1], b[1]))
 
 
 def restore_rng(state: tuple) -> None:
@@ -87,13 +93,17 @@ def step_jacobian(optimizer: torch.optim.Optimizer, params: list, old_params: li
 
 
 def directional_logits(student, names: list, old_params: list, direction: list, rng: tuple, *inputs,
-                       rel_eps: float = 1e-3) -> torch.Tensor:
+                       rel_eps: float = 1e-3, tape: DropoutTape | None = None) -> torch.Tensor:
     """``J u``: derivative of ``student(*inputs)`` at ``old_params`` along ``direction`` (central difference).
 
-    Both forwards replay the dropout masks of ``rng``, and each runs on copies of the module's
-    buffers, so that train-mode layers such as BatchNorm neither see nor keep the other forward's
-    running statistics. The global random state is left as it was on entry, so the replay does not
-    hand later draws random numbers that were already used. The step is ``rel_eps * ||theta|| / ||u||``.
+    Both forwards use the dropout masks of the distillation forward: the masks recorded on ``tape``
+    when one is given (nothing is drawn), else those drawn again from the random state ``rng``. A
+    replay that would draw random numbers of its own (a random op other than
+    ``torch.nn.functional.dropout``) or meets other dropout calls than the recorded ones falls back
+    to drawing from ``rng``. Each forward runs on copies of the module's buffers, so that train-mode
+    layers such as BatchNorm neither see nor keep the other forward's running statistics. The global
+    random state is left as it was on entry, so the replay does not hand later draws random numbers
+    that were already used. The step is ``rel_eps * ||theta|| / ||u||``.
     """
     u_norm = torch.sqrt(sum((d.double() ** 2).sum() for d in direction))
     if float(u_norm) == 0.0:
@@ -101,15 +111,33 @@ def directional_logits(student, names: list, old_params: list, direction: list, 
     theta_norm = torch.sqrt(sum((p.double() ** 2).sum() for p in old_params))
     eps = float(rel_eps * max(float(theta_norm), 1.0) / float(u_norm))
     entry = capture_rng(rng[2])
+
+    def forward(sign: float) -> torch.Tensor:
+        restore_rng(rng)
+        shifted = {n: p + sign * eps * d for n, p, d in zip(names, old_params, direction)}
+        shifted.update((n, b.clone()) for n, b in student.named_buffers())
+        return functional_call(student, shifted, inputs)
+
     with torch.no_grad():
-        outs = []
-        for sign in (1.0, -1.0):
-            restore_rng(rng)
-            shifted = {n: p + sign * eps * d for n, p, d in zip(names, old_params, direction)}
-            shifted.update((n, b.clone()) for n, b in student.named_buffers())
-            outs.append(functional_call(student, shifted, inputs))
+        outs = _replayed(forward, tape, rng) if tape is not None else None
+        if outs is None:
+            outs = [forward(sign) for sign in (1.0, -1.0)]
     restore_rng(entry)
     return (outs[0] - outs[1]) / (2.0 * eps)
+
+
+def _replayed(forward, tape: DropoutTape, rng: tuple) -> list | None:
+    """Both forwards under ``tape``'s masks, or None when the replay drew random numbers or did not match."""
+    outs = []
+    for sign in (1.0, -1.0):
+        try:
+            with tape.replaying():
+                outs.append(forward(sign))
+        except TapeMismatch:
+            return None
+        if not same_rng(capture_rng(rng[2]), rng):
+            return None
+    return outs
 
 
 def temperature_meta_gradient(jvp_logits: torch.Tensor | None, sensitivity: torch.Tensor,

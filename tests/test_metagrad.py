@@ -12,6 +12,7 @@ import torch
 dgl = pytest.importorskip("dgl")
 
 from dgl_ltd.distill import Distiller
+from dgl_ltd.dropout_tape import DropoutTape
 from dgl_ltd.entropy import neighbourhood_entropy
 from dgl_ltd.losses import distill_loss, eval_loss, kd_node_weight
 from dgl_ltd.metagrad import capture_rng, restore_rng
@@ -111,7 +112,8 @@ def test_meta_gradient_matches_finite_difference(model, kind, optimizer, holdout
         opt.load_state_dict(copy.deepcopy(opt_state))
         restore_rng(rng)
         student.train()
-        logits = student(*inputs)
+        with tape.recording():  # as the step core does: the finite differences reuse these masks
+            logits = student(*inputs)
         tau = temp_net(logits, batch.entropy)
         loss = distill_loss(logits, batch.teacher, tau.detach(), batch.labels, batch.label_mask, lam, reduction,
                             kd_mask)
@@ -130,8 +132,9 @@ def test_meta_gradient_matches_finite_difference(model, kind, optimizer, holdout
             return float(eval_loss(after, meta.labels, meta.mask if meta.mask is not None else
                                    torch.ones_like(meta.labels, dtype=torch.bool)))
 
+    tape = DropoutTape()
     tau, old = distill_step()
-    core._learn(batch, meta, tau, old, rng)
+    core._learn(batch, meta, tau, old, rng, tape)
     phi = [p for p in temp_net.parameters()]
     analytic = torch.cat([p.grad.flatten() for p in phi])
     assert analytic.abs().max() > 0

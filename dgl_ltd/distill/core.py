@@ -13,11 +13,13 @@ that replays its dropout masks, and contracted with the KD gradient's sensitivit
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..dropout_tape import DropoutTape
 from ..losses import distill_loss, eval_loss, kd_grad_tau_sensitivity, kd_node_weight
 from ..metagrad import capture_rng, directional_logits, step_jacobian, temperature_meta_gradient
 
@@ -105,7 +107,9 @@ class StepCore:
         cfg, student = self.cfg, self.student
         student.train()
         rng = capture_rng(batch.teacher.device)
-        logits = student(*batch.inputs)
+        tape = DropoutTape() if learn else None
+        with tape.recording() if learn else contextlib.nullcontext():
+            logits = student(*batch.inputs)
         tau = self.temperatures(logits, batch, learn, refresh)
         loss = self.distillation_loss(logits, batch, tau.detach())
         self.optimizer.zero_grad()
@@ -116,11 +120,15 @@ class StepCore:
         out = StepOutput(float(loss), tau.detach())
         self.last_tau = out.tau
         if learn:
-            out.meta_logits, out.meta_grad_norm = self._learn(batch, meta, tau, old, rng)
+            out.meta_logits, out.meta_grad_norm = self._learn(batch, meta, tau, old, rng, tape)
         return out
 
-    def _learn(self, batch: Batch, meta: MetaBatch, tau: torch.Tensor, old: list, rng: tuple):
-        """The learning step; returns the judging nodes' eval-mode logits at theta' and the meta-gradient's norm."""
+    def _learn(self, batch: Batch, meta: MetaBatch, tau: torch.Tensor, old: list, rng: tuple,
+               tape: DropoutTape | None = None):
+        """The learning step; returns the judging nodes' eval-mode logits at theta' and the meta-gradient's norm.
+
+        ``tape`` holds the distillation forward's dropout masks (without one they are drawn again from ``rng``).
+        """
         cfg, student = self.cfg, self.student
         directions = step_jacobian(self.optimizer, self.params, old)
         student.eval()
@@ -130,7 +138,8 @@ class StepCore:
         grads = self.judging_gradient(loss_eval)
         direction = [d * (g if g is not None else torch.zeros_like(d)) for d, g in zip(directions, grads)]
         student.train()
-        jvp = directional_logits(student, self.names, old, direction, rng, *batch.inputs, rel_eps=cfg.fd_eps)
+        jvp = directional_logits(student, self.names, old, direction, rng, *batch.inputs, rel_eps=cfg.fd_eps,
+                                 tape=tape)
         sens = kd_grad_tau_sensitivity(batch.teacher, tau, self.kd_weight(batch))
         meta_grad = self.meta_gradient(jvp, sens)
         self.temp_opt.zero_grad()
