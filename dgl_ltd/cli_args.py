@@ -58,14 +58,21 @@ def _fanouts(text: str) -> tuple:
     return values
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+def _integer_at_least(minimum: int):
+    """argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+_positive = _integer_at_least(1)
+_non_negative = _integer_at_least(0)
 
 
 def _minibatch_flags(parser: argparse.ArgumentParser, samplers: tuple) -> None:
@@ -189,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--procs", type=_positive, default=None,
                          help="train data-parallel in this many processes on this machine (mini-batch training "
                               "only: with --fanouts or --sampler node; default: 1)")
+    distill.add_argument("--num-workers", type=_non_negative, default=None,
+                         help="sample the training batches' blocks in this many worker processes (with --fanouts; "
+                              "the run is the same for any count; default: 0, sampling in the training process)")
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
     distill.add_argument("--report", default=None, metavar="DIR",
                          help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")

@@ -97,3 +97,33 @@ def test_bad_minibatch_input_fails_before_training(cora, teacher):
     with pytest.raises(UserInputError, match="sampler='node' is for students that read one feature row"):
         Distiller(student, "kd", sampler="node").fit(cora, teacher)
 
+
+
+def test_worker_processes_sample_the_same_batches_as_the_training_process(cora, teacher):
+    # each batch is sampled from a seed of its own, so which process samples it does not matter
+    from dgl_ltd.sampling import neighbor_sampler, sample_in_order
+
+    sampler = neighbor_sampler([4, 4])
+    jobs = [(nodes, 100 + i) for i, nodes in enumerate(torch.randperm(cora.num_nodes()).split(700))]
+    here = list(sample_in_order(sampler, cora, jobs))
+    workers = list(sample_in_order(sampler, cora, jobs, num_workers=2))
+    assert len(here) == len(workers) == len(jobs)
+    for (nodes_a, blocks_a), (nodes_b, blocks_b) in zip(here, workers):
+        assert torch.equal(nodes_a, nodes_b)
+        for a, b in zip(blocks_a, blocks_b):
+            assert all(torch.equal(x, y) for x, y in zip(a.edges(), b.edges()))
+            assert torch.equal(a.srcdata[dgl.NID], b.srcdata[dgl.NID])
+    other = list(sample_in_order(sampler, cora, [(nodes, seed + 1) for nodes, seed in jobs]))
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(here, other))  # the seed does decide the sample
+
+
+def test_num_workers_gives_the_same_run(cora, teacher):
+    alone = run(cora, teacher, "graphsage", "ltd", fanouts=(5, 5), batch_size=256, batches_per_epoch=4, max_epochs=3)
+    pooled = run(cora, teacher, "graphsage", "ltd", fanouts=(5, 5), batch_size=256, batches_per_epoch=4, max_epochs=3,
+                 num_workers=2)
+    assert any(h["meta_grad_norm"] for h in alone.history)
+    assert torch.equal(alone.logits, pooled.logits) and torch.equal(alone.temperatures, pooled.temperatures)
+    with pytest.raises(UserInputError, match=r"num_workers=2 samples neighbour blocks in worker processes; add fanouts"):
+        run(cora, teacher, "graphsage", "kd", num_workers=2)
+    with pytest.raises(UserInputError, match="num_workers must be >= 0"):
+        run(cora, teacher, "graphsage", "kd", fanouts=(5, 5), num_workers=-1)

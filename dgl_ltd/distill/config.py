@@ -42,6 +42,10 @@ class DistillConfig:
         or ``student(x)`` for a module with ``takes_graph = False``).
         ``batch_size`` seed nodes per batch, at most ``batches_per_epoch`` batches per epoch (all
         nodes when None). Without ``fanouts`` and ``sampler`` the run is full-graph.
+        ``num_workers`` > 0 samples the neighbour-sampled blocks of the training batches in that
+        many worker processes, ahead of the step that uses them. Every batch is sampled from a
+        seed of its own, drawn from the run's random stream, so the run is the same for any
+        ``num_workers``.
     Several processes
         ``procs`` > 1 trains data-parallel in that many processes on this machine (mini-batch
         training with ``fanouts`` or ``sampler='node'``; ``batch_size`` stays the global batch, see
@@ -79,6 +83,7 @@ class DistillConfig:
     cluster_parts: int = 32
     show_progress: bool = True
     procs: int = 1
+    num_workers: int = 0
 
     @property
     def learns(self) -> bool:
@@ -117,7 +122,7 @@ class DistillConfig:
             if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
                 raise UserInputError(f"{name} must be a finite number, got {value!r}")
         integers = ("max_epochs", "patience", "meta_every", "warmup", "temp_hidden", "batch_size", "cluster_parts",
-                    "procs")
+                    "procs", "num_workers")
         for name in integers + (("batches_per_epoch",) if self.batches_per_epoch is not None else ()):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Integral):
@@ -193,6 +198,11 @@ class DistillConfig:
                                  "sampler='cluster', or drop it")
         if self.cluster_parts < 1:
             raise UserInputError(f"cluster_parts must be >= 1, got {self.cluster_parts!r}")
+        if self.num_workers < 0:
+            raise UserInputError(f"num_workers must be >= 0, got {self.num_workers!r}")
+        if self.num_workers > 0 and self.fanouts is None:
+            raise UserInputError(f"num_workers={self.num_workers} samples neighbour blocks in worker processes; add "
+                                 f"fanouts (e.g. (10, 10), --fanouts 10,10) or use num_workers=0")
 
     def _check_procs(self) -> None:
         if self.procs < 1:

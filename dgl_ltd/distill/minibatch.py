@@ -14,8 +14,9 @@ Three samplers (``DistillConfig.sampler``):
 Computed once, globally: the neighbourhood entropy, the calibrated start temperature, the teacher
 logits table. Per batch: the step core on the seed nodes (KD over the seeds, the label loss over
 the seeds in V_L^D); on learning steps, g' from all judging nodes through their own freshly sampled
-blocks, the JVP through the batch's blocks with its dropout masks replayed. DGL samples on one thread here, so that the same seed
-gives the same run.
+blocks, the JVP through the batch's blocks with its dropout masks replayed. DGL samples on one
+thread, each batch from a seed of its own drawn from the run's random stream, so that the same seed
+gives the same run, with or without worker processes (``num_workers``).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from torch import nn
 from ..errors import UserInputError
 from ..losses import eval_loss
 from ..metrics import accuracy
-from ..sampling import neighbor_sampler, one_sampling_thread, sample_blocks
+from ..sampling import neighbor_sampler, one_sampling_thread, sample_in_order, sample_seeded
 from .callbacks import notify
 from .core import Batch, MetaBatch
 
@@ -137,29 +138,44 @@ class MiniBatchRun:
         chunks = list(torch.randperm(self.data.num_nodes).split(cfg.batch_size))[:cfg.batches_per_epoch]
         return [(nodes, None) for nodes in chunks]
 
-    def _inputs(self, nodes: torch.Tensor) -> tuple:
-        """The student's inputs whose output rows are ``nodes`` (in that order)."""
+    @staticmethod
+    def sampling_seed() -> int:
+        """A seed for one batch's neighbour sampling, drawn from the run's (torch's) random stream."""
+        return int(torch.randint(0, 2 ** 31 - 1, (1,)))
+
+    def _inputs(self, nodes: torch.Tensor, sampled: tuple | None = None) -> tuple:
+        """The student's inputs whose output rows are ``nodes`` (in that order); ``sampled`` holds the
+        ``(input nodes, blocks)`` already sampled for them (else they are sampled here, seeded)."""
         data = self.data
         if self.kind == "neighbor":
-            return sample_blocks(self.sampler, self.graph, nodes, data.feat)
+            input_nodes, blocks = sampled or sample_seeded(self.sampler, self.graph, nodes, self.sampling_seed())
+            return blocks, data.feat[input_nodes]
         if self.kind == "node":
             return (self.table[nodes],)
         from .._compat import dgl
 
         return dgl.node_subgraph(data.graph, nodes), data.feat[nodes]
 
-    def batch(self, nodes: torch.Tensor, subgraph=None) -> Batch:
-        """The :class:`Batch` of seed ``nodes`` (on ``subgraph``, the ClusterGCN part they came from)."""
+    def batch(self, nodes: torch.Tensor, subgraph=None, sampled: tuple | None = None) -> Batch:
+        """The :class:`Batch` of seed ``nodes`` (on ``subgraph``, the ClusterGCN part they came from;
+        from ``sampled`` blocks, see :meth:`_inputs`)."""
         data = self.data
         rows = lambda t: None if t is None else t[nodes]  # noqa: E731
-        inputs = (subgraph, data.feat[nodes]) if subgraph is not None else self._inputs(nodes)
+        inputs = (subgraph, data.feat[nodes]) if subgraph is not None else self._inputs(nodes, sampled)
         return Batch(inputs, data.teacher[nodes], data.labels[nodes], data.distill_mask[nodes], rows(self.entropy),
                      rows(self.kd_mask))
 
     def _batches(self):
-        """This epoch's (seed nodes, Batch) pairs, sampled in this process on one thread (reproducible)."""
-        for nodes, subgraph in self._seed_chunks():
-            yield nodes, self.batch(nodes, subgraph)
+        """This epoch's (seed nodes, Batch) pairs. Neighbour blocks are sampled from a seed per batch,
+        all drawn at the start of the epoch, in ``num_workers`` worker processes or, with none, here."""
+        chunks = self._seed_chunks()
+        if self.kind != "neighbor":
+            for nodes, subgraph in chunks:
+                yield nodes, self.batch(nodes, subgraph)
+            return
+        jobs = [(nodes, self.sampling_seed()) for nodes, _ in chunks]
+        for (nodes, _), sampled in zip(jobs, sample_in_order(self.sampler, self.graph, jobs, self.cfg.num_workers)):
+            yield nodes, self.batch(nodes, sampled=sampled)
 
     def meta_batch(self, nodes: torch.Tensor) -> MetaBatch:
         """The judging nodes' inputs: their own sampled blocks (their subgraph with the batch's, for clusters)."""

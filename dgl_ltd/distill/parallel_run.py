@@ -39,7 +39,7 @@ class ShardedMiniBatchRun(MiniBatchRun):
         chunks = [c for c in torch.randperm(self.data.num_nodes, generator=self.order).split(cfg.batch_size)
                   if c.numel() >= world]
         chunks = chunks[:cfg.batches_per_epoch] if cfg.batches_per_epoch is not None else chunks
-        return [self.comm.share(chunk) for chunk in chunks]
+        return [(self.comm.share(chunk), None) for chunk in chunks]
 
     def meta_batch(self, nodes: torch.Tensor):
         from .core import MetaBatch
@@ -48,12 +48,12 @@ class ShardedMiniBatchRun(MiniBatchRun):
         return MetaBatch(self._inputs(judges), self.data.labels[judges])
 
     def _epoch(self, core, schedule, epoch: int) -> dict:
-        loss, taus, norms, waited = 0.0, [], [], self.comm.seconds
-        chunks = self._seed_chunks()
-        for nodes in chunks:
+        loss, taus, norms, waited, batches = 0.0, [], [], self.comm.seconds, 0
+        for nodes, batch in self._batches():
+            batches += 1
             learn = schedule.learn(self.step_count)
             meta = self.meta_batch(nodes) if learn else None
-            out = core.step(self.batch(nodes), learn, schedule.refresh(self.step_count, self.learned_last), meta)
+            out = core.step(batch, learn, schedule.refresh(self.step_count, self.learned_last), meta)
             self.learned_last, self.step_count = learn, self.step_count + 1
             loss += out.loss
             taus.append(out.tau.double())
@@ -70,9 +70,9 @@ class ShardedMiniBatchRun(MiniBatchRun):
         loss, correct, judged, val_loss, tau_sum, tau_sq, rows = totals
         norms = [math.sqrt(n) for n in self.comm.sum(norms)]  # each learning step's norm over all rows
         mean = tau_sum / rows
-        return {"epoch": epoch, "loss": loss / len(chunks), "val_acc": correct / judged, "val_loss": val_loss / judged,
+        return {"epoch": epoch, "loss": loss / batches, "val_acc": correct / judged, "val_loss": val_loss / judged,
                 "tau_mean": mean, "tau_std": math.sqrt(max(tau_sq - rows * mean ** 2, 0.0) / max(rows - 1, 1)),
-                "meta_grad_norm": sum(norms) / len(norms) if norms else None, "batches": len(chunks),
+                "meta_grad_norm": sum(norms) / len(norms) if norms else None, "batches": batches,
                 "comm_seconds": self.comm.seconds - waited}
 
 
