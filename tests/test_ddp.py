@@ -179,10 +179,9 @@ def test_procs_2_distils_cora_end_to_end(data_dir):
     pooled = Distiller(build_model("graphsage", graph.ndata["feat"].shape[1], 7), "ltd", fanouts=(5, 5),
                        batch_size=512, max_epochs=3, warmup=2, procs=2, num_workers=1,
                        show_progress=False).fit(graph, teacher, seed=0)  # each rank samples in a worker of its own
-    # the same batches; data-parallel runs do not repeat bit for bit (two runs without workers differ by up to ~1e-3)
-    assert [h["batches"] for h in pooled.history] == [h["batches"] for h in res.history]
-    assert abs(pooled.history[0]["val_loss"] - res.history[0]["val_loss"]) < 1e-2
-    assert abs(pooled.test_acc - res.test_acc) < 0.02
+    # the same run: every rank trains a private copy of the student (the ranks once stepped one shared copy, so
+    # that each update was applied twice, in a race) and samples the same batches with or without workers
+    assert torch.equal(pooled.logits, res.logits) and torch.equal(pooled.temperatures, res.temperatures)
 
 
 def test_cli_procs_without_mini_batches_exits_2(capsys):

@@ -12,6 +12,7 @@ Dropout and neighbour sampling draw from a seed per rank (:data:`~.parallel.RANK
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import fields, replace
 
@@ -107,7 +108,12 @@ class RankDistiller(Distiller):
 
 
 def fit_rank(comm: Comm, student, config, data, seed: int, temperature: float) -> dict | None:
-    """Train this rank (:func:`~.launch.run_ranks` calls it); rank 0 returns the packed result."""
+    """Train this rank (:func:`~.launch.run_ranks` calls it); rank 0 returns the packed result.
+
+    The student arrives through shared memory (how torch.multiprocessing passes tensors), so every
+    rank would step the same parameter storage: each trains a private copy.
+    """
+    student = copy.deepcopy(student)
     if comm.device.type == "cuda":
         student = student.to(comm.device)
         data = replace(data, **{f.name: getattr(data, f.name).to(comm.device) for f in fields(data)
