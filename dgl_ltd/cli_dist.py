@@ -105,9 +105,10 @@ def cmd_distill_dist(args) -> dict:
     comm = start_role(ip_config)
     try:
         return _train(args, cfg, model, meta, comm)
-    except (UserInputError, FloatingPointError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001  (any failure of a trainer ends it, in one line)
         if comm.world > 1:  # end now: peers' collectives fail at once instead of waiting at DGL's exit barrier
-            print(f"dgl-ltd: error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+            lines = str(exc).strip().splitlines()
+            print(f"dgl-ltd: error: trainer {comm.rank} of {comm.world}: {lines[0] if lines else type(exc).__name__}",
                   file=sys.stderr, flush=True)
             os._exit(EXIT_USER_ERROR)
         raise

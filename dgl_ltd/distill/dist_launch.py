@@ -168,20 +168,24 @@ def _stop(process: subprocess.Popen) -> None:
 def _wait(ranks: list, servers: list, folder: str) -> None:
     """Until every trainer has exited (servers then get :data:`EXIT_GRACE_S` to follow); the first failure raises."""
     while any(p.poll() is None for p in ranks):
-        for rank, process in enumerate(ranks):
-            if process.poll() not in (None, 0):
-                raise _failure(rank, len(ranks), process.returncode, folder)
+        _raise_first_failure(ranks, folder)
         for index, process in enumerate(servers):  # a server exits 0 once the trainers shut it down
             if process.poll() not in (None, 0):
                 raise RankFailed(f"server {index} exited with code {process.returncode} before the trainers "
                                  f"finished: {_last_line(folder, f'server-{index}')}; check the partition folder")
         time.sleep(0.2)
-    failed = [rank for rank, p in enumerate(ranks) if p.returncode != 0]
-    if failed:
-        raise _failure(failed[0], len(ranks), ranks[failed[0]].returncode, folder)
+    _raise_first_failure(ranks, folder)
     deadline = time.monotonic() + EXIT_GRACE_S
     while any(p.poll() is None for p in servers) and time.monotonic() < deadline:
         time.sleep(0.2)
+
+
+def _raise_first_failure(ranks: list, folder: str) -> None:
+    """The error of a failed trainer: one killed by a signal first (its peers then fail for want of it)."""
+    failed = [(rank, p.returncode) for rank, p in enumerate(ranks) if p.poll() not in (None, 0)]
+    if failed:
+        rank, code = min(failed, key=lambda item: (item[1] >= 0, item[0]))
+        raise _failure(rank, len(ranks), code, folder)
 
 
 def _last_line(folder: str, name: str) -> str:

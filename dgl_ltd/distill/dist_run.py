@@ -115,7 +115,8 @@ class DistMiniBatchRun(ShardedMiniBatchRun):
             from ..models import IN_DEGREE_KEY, OUT_DEGREE_KEY
 
             for block in blocks:
-                block.srcdata[OUT_DEGREE_KEY] = self._rows(OUT_DEGREE_KEY, block.srcdata[dgl.NID])
+                for key in (OUT_DEGREE_KEY, IN_DEGREE_KEY):
+                    block.srcdata[key] = self._rows(key, block.srcdata[dgl.NID])
                 block.dstdata[IN_DEGREE_KEY] = self._rows(IN_DEGREE_KEY, block.dstdata[dgl.NID])
         return blocks
 
