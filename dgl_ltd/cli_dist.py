@@ -89,7 +89,7 @@ def cmd_distill_dist(args) -> dict:
     ip_config = args.ip_config or os.environ.get("DGL_IP_CONFIG")
     if os.environ.get("DGL_ROLE") == "server":
         check_cluster(ip_config, meta["parts"])
-        start_role(ip_config)  # serves its partition until the trainers are done, then exits
+        start_role(ip_config, meta["graph_name"], args.part_config)  # serves until the trainers are done, exits
     model, dataset = canonical_model_name(args.model), canonical_name(args.dataset)
     _check_method_flags(args)
     _check_dist_flags(args)
@@ -102,9 +102,9 @@ def cmd_distill_dist(args) -> dict:
                            args.local_trainers, args.ip_config)
         return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
     check_cluster(ip_config, meta["parts"])
-    comm = start_role(ip_config)
+    comm, graph = start_role(ip_config, meta["graph_name"], args.part_config)
     try:
-        return _train(args, cfg, model, meta, comm)
+        return _train(args, cfg, model, meta, comm, graph)
     except Exception as exc:  # noqa: BLE001  (any failure of a trainer ends it, in one line)
         if comm.world > 1:  # end now: peers' collectives fail at once instead of waiting at DGL's exit barrier
             lines = str(exc).strip().splitlines()
@@ -114,16 +114,14 @@ def cmd_distill_dist(args) -> dict:
         raise
 
 
-def _train(args, cfg, model: str, meta: dict, comm) -> dict:
+def _train(args, cfg, model: str, meta: dict, comm, graph) -> dict:
     """Train one student per seed on the DistGraph; rank 0 saves the first seed's weights."""
     from .cli import DIGITS, _settings_used, _summary
-    from ._compat import dgl
     from .distill.dist_run import DistRankDistiller, dist_node_data
     from .files import save_torch
     from .models import build_model
     from .training import set_seed
 
-    graph = dgl.distributed.DistGraph(meta["graph_name"], part_config=args.part_config)
     temperature = float(cfg.temperature) if cfg.method == "ft" else 1.0
     accs, results = [], []
     for seed in args.seeds:

@@ -176,6 +176,16 @@ def test_a_port_in_use_is_one_line_before_any_process_starts(parts, data_dir, ca
     assert len(err.strip().splitlines()) == 1 and time.perf_counter() - start < 5
 
 
+def _wait_for_an_epoch(log: Path, process, timeout: float = 90) -> None:
+    """Until trainer 0's progress bar (stderr in ``log``) shows a finished epoch: the run is mid-training."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.is_file() and "| 1/500 " in log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no epoch finished: {log.read_text()[-2000:] if log.is_file() else 'no log'}")
+
+
 def _trainers_of(launcher: int) -> list:
     """The trainer processes (DGL_ROLE=client) started by process ``launcher``."""
     children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(launcher)], capture_output=True, text=True).stdout
@@ -190,18 +200,21 @@ def _trainers_of(launcher: int) -> list:
 
 
 def test_a_trainer_killed_mid_run_ends_the_run_in_bounded_time(parts, data_dir, tmp_path):
+    outputs, scratch = tmp_path / "out", tmp_path / "tmp"
+    outputs.mkdir()
+    scratch.mkdir()
     argv = ["distill", "--part-config", parts(1), "--data-dir", data_dir, "--model", "graphsage", "--max-epochs",
-            "500", "--patience", "500", "--local-trainers", "2", "--save-student", tmp_path / "s.pt", *RUN]
+            "500", "--patience", "500", "--local-trainers", "2", "--save-student", outputs / "s.pt",
+            *[a for a in RUN if a != "--quiet"]]
     launcher = subprocess.Popen([sys.executable, "-m", "dgl_ltd.cli", *map(str, argv)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=_env())
+                                stderr=subprocess.PIPE, text=True, env=_env(TMPDIR=str(scratch)))
     try:
         deadline = time.monotonic() + 60
-        while len(_trainers_of(launcher.pid)) < 2 and time.monotonic() < deadline:
+        while not list(scratch.glob("dgl_ltd_dist_*/trainer-0.err")) and time.monotonic() < deadline:
             time.sleep(0.2)
+        _wait_for_an_epoch(next(scratch.glob("dgl_ltd_dist_*/trainer-0.err")), launcher)
         trainers = _trainers_of(launcher.pid)
-        assert len(trainers) == 2, launcher.stderr.read() if launcher.poll() is not None else "no trainers"
-        time.sleep(10)  # connected and training (a start takes about 6 s)
-        assert launcher.poll() is None
+        assert len(trainers) == 2
         os.kill(trainers[1], signal.SIGKILL)
         killed = time.perf_counter()
         _, err = launcher.communicate(timeout=60)
@@ -210,7 +223,7 @@ def test_a_trainer_killed_mid_run_ends_the_run_in_bounded_time(parts, data_dir, 
             launcher.kill()
     assert launcher.returncode == 2 and time.perf_counter() - killed < 15
     assert "was killed by SIGKILL" in err and len(err.strip().splitlines()) == 1, err
-    assert not (tmp_path / "s.pt").exists() and list(tmp_path.iterdir()) == []
+    assert list(outputs.iterdir()) == [] and list(scratch.iterdir()) == []  # no output; the launcher's folder gone
     assert _trainers_of(launcher.pid) == [] and all(not Path(f"/proc/{pid}").exists() for pid in trainers)
 
 
@@ -220,3 +233,61 @@ def test_read_partition_meta_refuses_a_folder_dgl_ltd_did_not_make(tmp_path):
     (tmp_path / "g.json").write_text(json.dumps({"num_parts": 1}))
     with pytest.raises(UserInputError, match="was not made by 'dgl-ltd partition'"):
         read_partition_meta(tmp_path / "g.json")
+
+
+def test_under_a_launcher_a_trainer_whose_peer_dies_exits_2_at_once(parts, data_dir, tmp_path):
+    """No --local-trainers: roles started as DGL's launch tool starts them; the survivor must not wait."""
+    from dgl_ltd.distill.dist_launch import local_ip_config, role_env, trainer_command
+
+    ip_config = local_ip_config(str(tmp_path), None, 1)
+    env = dict(role_env(ip_config, str(parts(1)), 2), **{k: v for k, v in _env().items() if k.startswith(("PYTHON", "OMP"))})
+    command = trainer_command(["distill", "--part-config", str(parts(1)), "--data-dir", str(data_dir), "--model",
+                               "graphsage", "--max-epochs", "500", "--patience", "500",
+                               *[a for a in RUN if a != "--quiet"]])
+    master = dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()),
+                  WORLD_SIZE="2")
+    roles = [subprocess.Popen(command, env=dict(env, DGL_ROLE="server", DGL_SERVER_ID="0"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    logs = [tmp_path / f"trainer-{r}.err" for r in range(2)]
+    roles += [subprocess.Popen(command, env=dict(env, DGL_ROLE="client", RANK=str(r), **master),
+                               stdout=subprocess.DEVNULL, stderr=logs[r].open("w")) for r in range(2)]
+    try:
+        _wait_for_an_epoch(logs[0], roles[1])
+        roles[2].kill()
+        killed = time.perf_counter()
+        roles[1].wait(timeout=70)
+        assert roles[1].returncode == 2 and time.perf_counter() - killed < 15
+        errors = [line for line in logs[0].read_text().splitlines() if line.startswith("dgl-ltd: error: ")]
+        assert len(errors) == 1 and errors[0].startswith("dgl-ltd: error: trainer 0 of 2: "), errors
+    finally:
+        for process in roles:
+            process.kill()
+            process.wait()
+
+
+def test_a_trainer_whose_peer_never_starts_gives_up_in_one_line(parts, data_dir, tmp_path):
+    from dgl_ltd.distill.dist_launch import local_ip_config, role_env, trainer_command
+
+    ip_config = local_ip_config(str(tmp_path), None, 1)
+    env = dict(role_env(ip_config, str(parts(1)), 2), **{k: v for k, v in _env().items() if k.startswith(("PYTHON", "OMP"))})
+    command = trainer_command(["distill", "--part-config", str(parts(1)), "--data-dir", str(data_dir), "--model",
+                               "graphsage", *RUN])
+    server = subprocess.Popen(command, env=dict(env, DGL_ROLE="server", DGL_SERVER_ID="0"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:  # trainer 1 of 2 never comes
+        start = time.perf_counter()
+        alone = subprocess.run(command, env=dict(env, DGL_ROLE="client", RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                                                 MASTER_PORT=str(_free_port()), DGL_LTD_START_TIMEOUT_S="4"),
+                               capture_output=True, text=True, timeout=60)
+    finally:
+        server.kill()
+        server.wait()
+    errors = [line for line in alone.stderr.splitlines() if line.startswith("dgl-ltd: error: ")]
+    assert alone.returncode == 2 and errors == [errors[0]] and "could not join the cluster within 4 s" in errors[0]
+    assert time.perf_counter() - start < 30
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

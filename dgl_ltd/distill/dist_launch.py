@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from pathlib import Path
 from ..errors import UserInputError
 from .launch import COLLECTIVE_TIMEOUT_S, EXIT_GRACE_S, RankFailed, rendezvous_port, usable_cores
 
+START_TIMEOUT_S = 120  # how long a trainer waits for every role to connect
 PRIVATE_SHM = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs none /dev/shm && exec "$0" "$@"']
 
 
@@ -68,13 +70,42 @@ def check_cluster(ip_config: str | None, parts: int) -> None:
                              f"list one machine per partition")
 
 
-def start_role(ip_config: str | None):
-    """Start DistDGL in this process: a server serves and exits; a trainer gets its :class:`~.parallel.Comm`."""
+def start_timeout_s() -> float:
+    """How long a trainer may take to join the cluster: ``$DGL_LTD_START_TIMEOUT_S``, else :data:`START_TIMEOUT_S`."""
+    text = os.environ.get("DGL_LTD_START_TIMEOUT_S", "")
+    try:
+        return float(text) if text else START_TIMEOUT_S
+    except ValueError:
+        raise UserInputError(f"DGL_LTD_START_TIMEOUT_S={text!r} is not a number of seconds; set e.g. 120") from None
+
+
+def _give_up_after(seconds: float) -> threading.Timer:
+    """A watchdog that ends this process in one line (exit 2) unless cancelled within ``seconds``.
+
+    DGL waits without a deadline for every server and trainer to connect: a role that died while
+    starting would leave the others waiting for ever.
+    """
+    def give_up() -> None:
+        print(f"dgl-ltd: error: this trainer could not join the cluster within {seconds:g} s (a server or trainer "
+              f"did not start or died); check the ip_config and every role's log, or raise DGL_LTD_START_TIMEOUT_S",
+              file=sys.stderr, flush=True)
+        os._exit(2)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def start_role(ip_config: str | None, graph_name: str, part_config: str) -> tuple:
+    """Start DistDGL in this process: a server serves and exits; a trainer gets its
+    :class:`~.parallel.Comm` and the ``DistGraph`` (or gives up after :func:`start_timeout_s`)."""
     import torch.distributed as dist
 
     from .._compat import dgl
     from .parallel import Comm
 
+    watchdog = None if os.environ.get("DGL_ROLE") == "server" else _give_up_after(start_timeout_s())
     dgl.distributed.initialize(ip_config or "")  # a server serves its partition here, then exits
     timeout = timedelta(seconds=COLLECTIVE_TIMEOUT_S)
     if is_standalone():
@@ -82,7 +113,9 @@ def start_role(ip_config: str | None):
                                 timeout=timeout)
     else:
         dist.init_process_group("gloo", timeout=timeout)  # RANK, WORLD_SIZE, MASTER_ADDR/PORT from the launcher
-    return Comm(dist.get_rank(), dist.get_world_size())
+    graph = dgl.distributed.DistGraph(graph_name, part_config=part_config)
+    watchdog.cancel()
+    return Comm(dist.get_rank(), dist.get_world_size()), graph
 
 
 def _check_ports(machines: list) -> None:
@@ -125,7 +158,8 @@ def check_local_trainers(trainers: int, parts: int) -> None:
                              f"own /dev/shm; install it, or partition with --parts 1")
 
 
-def _role_env(ip_config: str, part_config: str, trainers: int) -> dict:
+def role_env(ip_config: str, part_config: str, trainers: int) -> dict:
+    """The environment of one machine's roles, as DGL's launch tool sets it (``DGL_ROLE`` and ranks apart)."""
     return dict(os.environ, DGL_DIST_MODE="distributed", DGL_IP_CONFIG=ip_config, DGL_CONF_PATH=part_config,
                 DGL_NUM_SERVER="1", DGL_NUM_CLIENT=str(trainers), DGL_GRAPH_FORMAT="csc", DGL_NUM_SAMPLER="0",
                 DGL_GROUP_ID="0", OMP_NUM_THREADS=str(max(1, usable_cores() // trainers)))
@@ -140,7 +174,7 @@ def launch_local(command: list, part_config: str, parts: int, trainers: int, ip_
     check_local_trainers(trainers, parts)
     with tempfile.TemporaryDirectory(prefix="dgl_ltd_dist_") as folder:
         ip_config = local_ip_config(folder, ip_config, parts)
-        env = _role_env(ip_config, os.path.abspath(part_config), trainers)
+        env = role_env(ip_config, os.path.abspath(part_config), trainers)
         servers = [_start(([] if i == 0 else PRIVATE_SHM) + command, dict(env, DGL_ROLE="server", DGL_SERVER_ID=str(i)),
                           folder, f"server-{i}") for i in range(parts)]
         master = dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(rendezvous_port()), WORLD_SIZE=str(trainers))
