@@ -141,5 +141,5 @@ def _train(args, cfg, model: str, meta: dict, comm, graph) -> dict:
              "parts": meta["parts"], "seconds_per_epoch": round(sum(r.seconds_per_epoch for r in results) /
                                                                 len(results), 6)}
     summary = _summary(accs, {**extra, **_settings_used(results[0].config, args.method)})
-    summary["val_acc"] = round(results[0].val_acc, DIGITS)
+    summary.update(val_acc=round(results[0].val_acc, DIGITS), test_nodes=results[0].config["test_count"])
     return summary

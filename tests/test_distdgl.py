@@ -23,6 +23,7 @@ from dgl_ltd.partition import (ENTROPY_KEY, META_NAME, ORIG_ID_KEY, TEACHER_KEY,
                                partition_for_distillation)
 
 ROOT = Path(__file__).resolve().parents[1]
+TEACHERS = {"gcn": "GCN", "graphsage": "GraphSAGE"}
 RUN = ["--fanouts", "5,5", "--batch-size", "512", "--warmup", "1", "--quiet", "--json"]
 
 
@@ -41,7 +42,7 @@ def _partition(data_dir, out: Path, parts: int, model: str) -> Path:
     from dgl_ltd.models import MODELS
 
     graph = load_dataset("cora", data_dir)
-    name = {"gcn": "GCN", "graphsage": "GraphSAGE"}[model]
+    name = TEACHERS[model]
     teacher = load_logits(Path(data_dir) / "ltd_teacher_logits" / "cora" / f"{name}.txt", graph)
     info = {"dataset": "cora", "protocol": "ltd", "split": "protocol", "model": model, "teacher": name,
             "teacher_test_acc": 0.85}
@@ -122,14 +123,25 @@ def test_standalone_mode_distils_cora_from_one_partition(data_dir, parts, tmp_pa
     assert time.perf_counter() - start < 60
 
 
-def test_one_server_and_two_trainers_distil_cora_on_loopback(data_dir, parts, tmp_path):
+@pytest.mark.parametrize("count,model", [(1, "graphsage"), (2, "gcn")])
+def test_servers_and_two_trainers_distil_cora_on_loopback(data_dir, parts, tmp_path, count, model):
+    """One server (one partition), or two servers of two partitions (METIS) with GCN's self-loops."""
+    from dgl_ltd.data import load_dataset, load_logits
+    from dgl_ltd.distill.start import calibrated_temperature
+
     start = time.perf_counter()
-    out = _dgl_ltd(["distill", "--part-config", parts(1), "--data-dir", data_dir, "--model", "graphsage",
+    out = _dgl_ltd(["distill", "--part-config", parts(count, model), "--data-dir", data_dir, "--model", model,
                     "--max-epochs", "3", "--local-trainers", "2", "--save-student", tmp_path / "s.pt", *RUN],
                    timeout=150)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["trainers"] == 2 and result["test_acc"] > 0.7
+    assert result["trainers"] == 2 and result["parts"] == count and result["test_acc"] > 0.7
+    graph = load_dataset("cora", data_dir)  # the trainers' test nodes are disjoint and cover the test set
+    assert result["test_nodes"] == int(graph.ndata["test_mask"].sum())
+    teacher = load_logits(Path(data_dir) / "ltd_teacher_logits" / "cora" / f"{TEACHERS[model]}.txt", graph)
+    # the start temperature is calibrated on every trainer's V_L^E together, as in one process
+    assert result["start_temperature"] == round(calibrated_temperature(teacher, graph.ndata["label"],
+                                                                       graph.ndata["temp_mask"]), 6)
     assert (tmp_path / "s.pt").is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["s.pt"]
     assert time.perf_counter() - start < 90
 

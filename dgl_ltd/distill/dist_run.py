@@ -7,7 +7,7 @@ rows come from: blocks are sampled from the ``DistGraph`` (``dgl.dataloading.Nei
 remote neighbours fetched from the servers) and the features, teacher logits, neighbourhood
 entropy, labels and masks of the sampled nodes are read from its ``DistTensor`` node data, which
 :mod:`dgl_ltd.partition` stored before partitioning. The judging, validation and test nodes are
-split over the trainers with ``dgl.distributed.node_split``; the test nodes are scored with full
+split over the trainers by their gloo rank (:func:`split_nodes`); the test nodes are scored with full
 neighbourhoods through a ``DistNodeDataLoader`` (what layer-wise inference computes on one machine).
 LTD's calibrated start temperature is fitted on the calibration nodes gathered from every trainer.
 """
@@ -45,11 +45,21 @@ class DistNodeData:
     calibrate_on: str | None = None
 
 
-def split_nodes(graph, key: str) -> torch.Tensor:
-    """This trainer's share of the nodes whose mask ``key`` is set (shares are disjoint and cover them)."""
-    from .._compat import dgl
+def split_nodes(graph, key: str, comm) -> torch.Tensor:
+    """This trainer's contiguous share of the nodes whose mask ``key`` is set (disjoint shares that cover them).
 
-    return dgl.distributed.node_split(graph.ndata[key], graph.get_partition_book(), force_even=True)
+    The mask is read one partition's worth of rows at a time, as ``dgl.distributed.node_split``
+    reads it, but the share is cut by the trainer's gloo rank: ``node_split`` takes the partition
+    from the machine a trainer runs on (found by its IP), so trainers of several partitions on one
+    machine would all get the first partition's share. Partitioning numbers each partition's nodes
+    contiguously, so with the trainers ordered by machine a share still lies mostly in its own partition.
+    """
+    mask = graph.ndata[key]
+    total = graph.num_nodes()
+    step = max(1, -(-total // graph.get_partition_book().num_partitions()))
+    nodes = torch.cat([mask[start:min(start + step, total)].nonzero().squeeze(-1) + start
+                       for start in range(0, total, step)])
+    return comm.share(nodes)
 
 
 def dist_node_data(graph, cfg, comm) -> DistNodeData:
@@ -64,7 +74,7 @@ def dist_node_data(graph, cfg, comm) -> DistNodeData:
     data.meta_on = _judging(cfg.meta_on, True if has_temp else None, "meta_on")
     data.calibrate_on = _judging(cfg.calibrate_on, True if has_temp else None, "calibrate_on")
     data.meta_key = f"{data.meta_on}_mask"
-    nodes = split_nodes(graph, f"{data.calibrate_on}_mask")
+    nodes = split_nodes(graph, f"{data.calibrate_on}_mask", comm)
     mine = (graph.ndata[TEACHER_KEY][nodes].to(feat.dtype), graph.ndata["label"][nodes])
     every = [None] * comm.world
     dist.all_gather_object(every, mine)
@@ -89,9 +99,9 @@ class DistMiniBatchRun(ShardedMiniBatchRun):
         self.sampler = neighbor_sampler(cfg.fanouts)
         self.step_count, self.learned_last = 0, False
         self.self_loop = bool(getattr(student, "self_loop", False))
-        self._judges = split_nodes(self.graph, data.meta_key) if cfg.learns else None
-        self._val = split_nodes(self.graph, "val_mask")
-        self.test_nodes = split_nodes(self.graph, "test_mask")
+        self._judges = split_nodes(self.graph, data.meta_key, comm) if cfg.learns else None
+        self._val = split_nodes(self.graph, "val_mask", comm)
+        self.test_nodes = split_nodes(self.graph, "test_mask", comm)
 
     def node_count(self) -> int:
         return self.graph.num_nodes()
@@ -176,7 +186,8 @@ class DistRankDistiller(RankDistiller):
         labels = run.labels_of(run.test_nodes)
         correct, total = self.comm.sum([int((logits.argmax(-1) == labels).sum()), labels.shape[0]])
         temperatures = run.all_temperatures(early.stopper.extra, core, logits)
-        config = dict(asdict(self.config), **resolved, test_orig_ids=run._rows(ORIG_ID_KEY, run.test_nodes).tolist())
+        config = dict(asdict(self.config), **resolved, test_count=int(total),
+                      test_orig_ids=run._rows(ORIG_ID_KEY, run.test_nodes).tolist())
         return DistillResult(self.student, logits, temperatures, early.stopper.best_acc,
                              correct / total if total else float("nan"), early.stopper.best_epoch, epochs, seconds,
                              seconds / epochs, config, history, val_loss=early.stopper.best_loss)
