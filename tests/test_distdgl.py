@@ -104,9 +104,13 @@ def test_partition_cli_writes_the_folder_whole_or_not_at_all(data_dir, tmp_path,
         Path(args[3], "cora.json").write_text("{}")  # half written, then the partitioner fails
         raise KeyboardInterrupt
 
+    assert main(argv + ["--out", str(tmp_path / "made")]) == 0
+    made = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert made["part_config"] == str(tmp_path / "made" / "cora.json") and made["teacher_test_acc"] > 0.8
+    assert sorted(p.name for p in (tmp_path / "made").iterdir()) == ["cora.json", META_NAME, "part0"]
     monkeypatch.setattr(dgl.distributed, "partition_graph", broken)
     assert main(argv + ["--out", str(tmp_path / "new")]) == 130
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # neither the folder nor its staging copy
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["made", "taken"]  # neither the folder nor its staging copy
 
 
 def test_standalone_mode_distils_cora_from_one_partition(data_dir, parts, tmp_path):
@@ -171,6 +175,10 @@ def test_missing_configs_and_standalone_with_two_parts_are_one_line(parts, data_
     assert main(base + ["--part-config", str(parts(1)), "--ip-config", str(tmp_path / "ip.txt")]) == 2
     err = capsys.readouterr().err
     assert "ip.txt' does not exist; write one line 'IP [PORT]' per machine" in err and len(err.splitlines()) == 1
+    (tmp_path / "ip.txt").write_text("127.0.0.1 30050\n127.0.0.1 30051\n")
+    assert main(base + ["--part-config", str(parts(1)), "--ip-config", str(tmp_path / "ip.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "lists 2 machine(s) but the graph has 1 partition(s)" in err and len(err.splitlines()) == 1
 
 
 def test_a_port_in_use_is_one_line_before_any_process_starts(parts, data_dir, capsys, tmp_path):
