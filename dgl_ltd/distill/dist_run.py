@@ -144,7 +144,8 @@ class DistMiniBatchRun(ShardedMiniBatchRun):
 
     @torch.no_grad()
     def all_logits(self, student) -> torch.Tensor:
-        """Eval-mode logits of this trainer's test nodes, over full neighbourhoods (``DistNodeDataLoader``)."""
+        """Eval-mode logits of this trainer's test nodes, over full neighbourhoods (``DistNodeDataLoader``);
+        ``test_nodes`` becomes the nodes of the rows, in the loader's order."""
         from .._compat import dgl
 
         full = dgl.dataloading.NeighborSampler([-1] * len(self.cfg.fanouts))
@@ -152,10 +153,13 @@ class DistMiniBatchRun(ShardedMiniBatchRun):
                                                     shuffle=False, drop_last=False)
         student.eval()
         try:
-            out = [student(self._with_degrees(blocks), self._rows("feat", input_nodes))
-                   for input_nodes, _, blocks in loader]
+            out, scored = [], []
+            for input_nodes, output_nodes, blocks in loader:
+                out.append(student(self._with_degrees(blocks), self._rows("feat", input_nodes)))
+                scored.append(output_nodes)
         finally:
             student.train()
+        self.test_nodes = torch.cat(scored) if scored else self.test_nodes  # the rows' nodes, as the loader gave them
         classes = self.graph.ndata[TEACHER_KEY].shape[1]
         return torch.cat(out) if out else torch.empty(0, classes)
 
