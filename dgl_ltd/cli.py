@@ -165,6 +165,14 @@ def _teacher_logits(args, graph, model: str):
 
 
 def cmd_distill(args) -> dict:
+    if args.part_config is not None:  # on a DistGraph (dgl_ltd.cli_dist)
+        from .cli_dist import cmd_distill_dist
+
+        return cmd_distill_dist(args)
+    for flag in ("ip_config", "local_trainers", "save_student"):
+        if getattr(args, flag) is not None:
+            raise UserInputError(f"--{flag.replace('_', '-')} applies with --part-config (DistDGL); add it or drop "
+                                 f"the flag")
     from .data import accuracy, canonical_name
     from .devices import resolve_device
     from .distill import Distiller
@@ -274,7 +282,13 @@ def _check_method_flags(args) -> None:
                              "random); drop it")
 
 
-COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": cmd_distill}
+def cmd_partition(args) -> dict:
+    from .cli_dist import cmd_partition as partition
+
+    return partition(args)
+
+
+COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": cmd_distill, "partition": cmd_partition}
 
 
 def main(argv: list | None = None) -> int:
@@ -285,6 +299,7 @@ def main(argv: list | None = None) -> int:
     """
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what a local DistDGL launch runs again
     except SystemExit as exc:  # --help, --version, or a usage error already printed in one line
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     try:

@@ -199,7 +199,33 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--num-workers", type=_non_negative, default=None,
                          help="sample the training batches' blocks in this many worker processes (with --fanouts; "
                               "the run is the same for any count; default: 0, sampling in the training process)")
+    _dist_flags(distill)
     distill.add_argument("--save-temperatures", default=None, help="write the learned temperatures (of the first seed) here")
     distill.add_argument("--report", default=None, metavar="DIR",
                          help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")
+
+    partition = sub.add_parser("partition", help="partition a dataset for DistDGL, with the teacher logits, the "
+                                                 "neighbourhood entropy and the masks as node data")
+    _common(partition)
+    partition.add_argument("--model", default="gcn", help="the student to be trained on the partitions: gcn and gat "
+                           "get self-loops; also the teacher's architecture when neither teacher flag is given "
+                           "(default: gcn)")
+    source = partition.add_mutually_exclusive_group()
+    source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
+    source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
+    partition.add_argument("--parts", type=_positive, required=True, help="partitions: one per machine of the cluster")
+    partition.add_argument("--out", required=True, help="the partition folder to create (absent or empty); the "
+                           "config is OUT/<dataset>.json")
     return parser
+
+
+def _dist_flags(distill: argparse.ArgumentParser) -> None:
+    """distill on a DistGraph (DistDGL)."""
+    distill.add_argument("--part-config", default=None, metavar="DIR/NAME.json",
+                         help="train on the partitions of 'dgl-ltd partition' as a DistGraph (standalone with one "
+                              "partition; servers and trainers with --ip-config or DGL's launch tool)")
+    distill.add_argument("--ip-config", default=None, help="--part-config: one line 'IP [PORT]' per machine "
+                         "(default: $DGL_IP_CONFIG, set by DGL's launch tool)")
+    distill.add_argument("--local-trainers", type=_positive, default=None,
+                         help="--part-config: start one server per partition and this many trainers on this machine")
+    distill.add_argument("--save-student", default=None, help="--part-config: write the student's weights (first seed) here")

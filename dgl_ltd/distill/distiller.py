@@ -158,6 +158,12 @@ class Distiller:
             bar.close()
         seconds = time.perf_counter() - start
         early.stopper.restore(student)
+        return self.finish(run, core, early, data, epochs, seconds, resolved, history)
+
+    def finish(self, run, core, early, data, epochs: int, seconds: float, resolved: dict,
+               history: list) -> DistillResult:
+        """The result of a trained run (its best weights restored): logits, test accuracy, temperatures."""
+        cfg, student = self.config, self.student
         logits = run.all_logits(student)
         test = data.test_mask
         test_acc = accuracy(logits, data.labels, test) if test is not None and bool(test.any()) else float("nan")

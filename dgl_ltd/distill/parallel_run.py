@@ -37,16 +37,31 @@ class ShardedMiniBatchRun(MiniBatchRun):
 
     def _seed_chunks(self) -> list:
         cfg, world = self.cfg, self.comm.world
-        chunks = [c for c in torch.randperm(self.data.num_nodes, generator=self.order).split(cfg.batch_size)
+        chunks = [c for c in torch.randperm(self.node_count(), generator=self.order).split(cfg.batch_size)
                   if c.numel() >= world]
         chunks = chunks[:cfg.batches_per_epoch] if cfg.batches_per_epoch is not None else chunks
         return [(self.comm.share(chunk), None) for chunk in chunks]
 
+    def node_count(self) -> int:
+        """The number of nodes whose permutation makes the epoch's batches."""
+        return self.data.num_nodes
+
+    def judging_nodes(self) -> torch.Tensor:
+        """This rank's share of the judging nodes (the ranks' shares are disjoint and cover them all)."""
+        return self.comm.share(self.data.meta_mask.nonzero().squeeze(-1))
+
+    def validation_nodes(self) -> torch.Tensor:
+        """This rank's share of the validation nodes."""
+        return self.comm.share(self.data.val_mask.nonzero().squeeze(-1))
+
+    def labels_of(self, nodes: torch.Tensor) -> torch.Tensor:
+        return self.data.labels[nodes]
+
     def meta_batch(self, nodes: torch.Tensor):
         from .core import MetaBatch
 
-        judges = self.comm.share(self.data.meta_mask.nonzero().squeeze(-1))
-        return MetaBatch(self._inputs(judges), self.data.labels[judges])
+        judges = self.judging_nodes()
+        return MetaBatch(self._inputs(judges), self.labels_of(judges))
 
     def _epoch(self, core, schedule, epoch: int) -> dict:
         loss, taus, norms, waited, batches = 0.0, [], [], self.comm.seconds, 0
@@ -61,8 +76,8 @@ class ShardedMiniBatchRun(MiniBatchRun):
             if out.meta_grad_norm is not None:
                 norms.append(out.meta_grad_norm ** 2)
         self.comm.broadcast_module(self.module, buffers_only=True)  # e.g. BatchNorm statistics: rank 0's
-        val = self.comm.share(self.data.val_mask.nonzero().squeeze(-1))
-        logits, labels = self.logits_of(val), self.data.labels[val]
+        val = self.validation_nodes()
+        logits, labels = self.logits_of(val), self.labels_of(val)
         every = torch.ones_like(labels, dtype=torch.bool)
         correct = round(accuracy(logits, labels, every) * len(val)) if len(val) else 0
         tau = torch.cat(taus)
