@@ -162,15 +162,9 @@ class DistMiniBatchRun(ShardedMiniBatchRun):
         classes = self.graph.ndata[TEACHER_KEY].shape[1]
         return torch.cat(out) if out else torch.empty(0, classes)
 
-    @torch.no_grad()
-    def all_temperatures(self, kept, core, logits: torch.Tensor) -> torch.Tensor:
-        """The test nodes' temperatures: the best epoch's network on their final logits (fixed for KD, FT)."""
-        if core.temp_net is None:
-            return torch.full((logits.shape[0],), core.temperature, dtype=logits.dtype)
-        if kept is not None:
-            core.temp_net.load_state_dict(kept)
-        core.temp_net.eval()
-        return core.temp_net(logits, self._rows(ENTROPY_KEY, self.test_nodes).float())
+    def entropy_of_final_rows(self) -> torch.Tensor:
+        """The test nodes' entropy: :meth:`all_logits` returns the rows of this trainer's test nodes."""
+        return self._rows(ENTROPY_KEY, self.test_nodes).float()
 
 
 class DistRankDistiller(RankDistiller):

@@ -251,4 +251,8 @@ class MiniBatchRun:
         if kept is not None:
             core.temp_net.load_state_dict(kept)
         core.temp_net.eval()
-        return core.temp_net(logits, self.entropy)
+        return core.temp_net(logits, self.entropy_of_final_rows())
+
+    def entropy_of_final_rows(self) -> torch.Tensor:
+        """The neighbourhood entropy of the rows :meth:`all_logits` returns (every node's, here)."""
+        return self.entropy
