@@ -4,7 +4,7 @@
 2 processes x 1 thread against 1 process x 2 threads (``torch.set_num_threads``), the same global
 batch; prints seconds per epoch and per batch, and the time rank 0 spends in all-reduces.
 ``allreduce``: the bare latency of one all-reduce of the student's gradient buffer (2 gloo ranks).
-``accuracy``: LTD on cora, ``--procs 2`` against ``--procs 1``, a few seeds. Prints JSON lines.
+``accuracy``: LTD on ``--dataset`` (cora), ``--procs 2`` against ``--procs 1``, a few seeds. Prints JSON lines.
 
     python benchmarks/ddp_speed.py speed --nodes 100000 --epochs 3
     python benchmarks/ddp_speed.py allreduce
@@ -72,15 +72,17 @@ def allreduce(args) -> None:
 def accuracy(args) -> None:
     from dgl_ltd.data import load_dataset, load_logits
 
-    graph = load_dataset("cora")
-    teacher = load_logits(args.data_dir + "/ltd_teacher_logits/cora/GraphSAGE.txt", graph)
+    from dgl_ltd.hparams import teacher_logits_path
+
+    graph = load_dataset(args.dataset, args.data_dir)
+    teacher = load_logits(teacher_logits_path(args.data_dir, args.dataset, "graphsage"), graph)
     config = dict(fanouts=(10, 10), batch_size=args.batch_size, max_epochs=args.epochs, patience=args.epochs,
                   warmup=20)
     for seed in args.seeds:
         for procs in (1, 2):
             torch.set_num_threads(1)
-            res = _fit(graph, teacher, graph.ndata["feat"].shape[1], 7, procs, seed, **config)
-            print(json.dumps({"seed": seed, "procs": procs, "test_acc": res.test_acc, "val_acc": res.val_acc,
+            res = _fit(graph, teacher, graph.ndata["feat"].shape[1], teacher.shape[1], procs, seed, **config)
+            print(json.dumps({"dataset": args.dataset, "seed": seed, "procs": procs, "test_acc": res.test_acc, "val_acc": res.val_acc,
                               "best_epoch": res.best_epoch, "epochs": res.epochs}), flush=True)
 
 
@@ -94,6 +96,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--dataset", default="cora", help="accuracy: the dataset (the paper's protocol and GraphSAGE "
+                        "teacher logits)")
     args = parser.parse_args()
     {"speed": speed, "allreduce": allreduce, "accuracy": accuracy}[args.part](args)
 
