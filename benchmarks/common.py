@@ -210,6 +210,9 @@ def command_line() -> str:
 
 
 
+GENERATED_HEADING = "## Generated from the run store"
+
+
 def write_keeping_summary(path: Path, text: str) -> None:
     """Write a generated report to ``path``, keeping the hand-written ``## Summary`` section of the file
     already there (from its heading to the next ``## `` heading), placed right after the new title."""
@@ -220,7 +223,8 @@ def write_keeping_summary(path: Path, text: str) -> None:
         if start >= 0:
             end = old.find("\n## ", start + 1)
             summary = old[start + 1:end + 1 if end >= 0 else len(old)].rstrip() + "\n\n"
-    if summary:
-        title, _, rest = text.partition("\n")
-        text = f"{title}\n\n{summary}{rest.lstrip()}"
-    path.write_text(text)
+    title, _, rest = text.partition("\n")
+    rest = rest.lstrip()
+    if not rest.startswith("## "):  # the summary ends at the next heading: give the generated part one
+        rest = f"{GENERATED_HEADING}\n\n{rest}"
+    path.write_text(f"{title}\n\n{summary}{rest}")

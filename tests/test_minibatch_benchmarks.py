@@ -39,6 +39,11 @@ def test_generated_report_keeps_the_hand_written_summary(tmp_path):
     path.write_text("# Title\n\n## Summary\n\nby hand\n\n## Table\n\nold table\n")
     write_keeping_summary(path, "# Title\n\n## Table\n\nnew table\n")
     assert path.read_text() == "# Title\n\n## Summary\n\nby hand\n\n## Table\n\nnew table\n"
+    # a generated text without a heading of its own gets one, so that rewriting it replaces the old table
+    # instead of keeping it as part of the summary
+    for table in ("table 1", "table 2"):
+        write_keeping_summary(path, f"# Title\n\nCommand: x\n\n{table}\n")
+    assert path.read_text() == "# Title\n\n## Summary\n\nby hand\n\n## Generated from the run store\n\nCommand: x\n\ntable 2\n"
 
 
 def test_probe_times_every_batch_and_phase():
