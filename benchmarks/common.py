@@ -165,6 +165,17 @@ def at_least(minimum: int) -> callable:
     return parse
 
 
+def positive_float(text: str) -> float:
+    """An argument type: a finite number > 0 (a learning rate, a memory budget)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
 def table_head(head: str) -> list:
     """A Markdown table's head row and its separator."""
     return [head, "|" + " --- |" * (head.count("|") - 1)]

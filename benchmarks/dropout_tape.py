@@ -18,7 +18,8 @@ import statistics
 
 import torch
 
-from common import at_least, choice_list, command_line, data_dir, dataset_name, git_commit, machine, table_head
+from common import (at_least, choice_list, command_line, data_dir, dataset_name, git_commit, machine, positive_float,
+                    table_head)
 from second_order import MODELS, method_config
 
 from dgl_ltd.distill import Distiller
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--models", type=choice_list(MODELS), default=",".join(MODELS))
     parser.add_argument("--epochs", type=at_least(2), default=15, help="epochs per run")
     parser.add_argument("--repeats", type=at_least(1), default=3)
-    parser.add_argument("--alpha", type=float, default=0.05, help="the students' SGD learning rate")
+    parser.add_argument("--alpha", type=positive_float, default=0.05, help="the students' SGD learning rate")
     parser.add_argument("--threads", type=at_least(1), default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from runstore import load_parts, save_parts
-from common import (RESULTS, at_least, command_line, git_commit, machine,
+from common import (RESULTS, at_least, command_line, git_commit, machine, positive_float,
                     write_keeping_summary)
 
 GIB = 2 ** 30
@@ -49,7 +49,7 @@ def parse_args():
     parser.add_argument("--batches", type=at_least(1), default=9, help="mini-batches (warm-up 0, LTD-S every 8: "
                         "9 batches include two learning steps)")
     parser.add_argument("--full-epochs", type=at_least(1), default=2)
-    parser.add_argument("--budget-gib", type=float, default=24.0)
+    parser.add_argument("--budget-gib", type=positive_float, default=24.0)
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--table-only", action="store_true", help="rebuild the report and plot from the runs file")
     return parser.parse_args()

@@ -23,7 +23,8 @@ import statistics
 import torch
 from torch.func import functional_call
 
-from common import REPORTS, RUNS, at_least, choice_list, data_dir, dataset_name, table_head, write_text
+from common import (REPORTS, RUNS, at_least, choice_list, data_dir, dataset_name, positive_float, table_head,
+                    write_text)
 from runstore import RunStore, provenance_lines
 
 from dgl_ltd.distill import Distiller, StepCore
@@ -145,7 +146,7 @@ def main() -> None:
     parser.add_argument("--models", type=choice_list(MODELS), default=",".join(MODELS))
     parser.add_argument("--epochs", type=at_least(2), default=20, help="timed epochs per run")
     parser.add_argument("--repeats", type=at_least(1), default=3)
-    parser.add_argument("--alpha", type=float, default=0.05, help="the students' SGD learning rate")
+    parser.add_argument("--alpha", type=positive_float, default=0.05, help="the students' SGD learning rate")
     parser.add_argument("--threads", type=at_least(1), default=2)
     parser.add_argument("--table-only", action="store_true", help="only rewrite the report from the run store")
     args = parser.parse_args()

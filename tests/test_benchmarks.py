@@ -22,6 +22,7 @@ def test_names_are_made_canonical():
     assert common.cell_list("citeseer:GAT,amazon_electronics_computers:sgc") == "citeseer:gat,amazon-computers:sgc"
     assert common.seed_list("0, 3,4294967295") == "0,3,4294967295"
     assert common.at_least(22)("22") == 22
+    assert common.positive_float("1e-3") == 0.001
     assert common.choice_list(["kd", "ft"])("ft,kd") == "ft,kd"
 
 
@@ -37,6 +38,9 @@ def test_names_are_made_canonical():
     (common.cell_list, "cora:foo", "no paper teacher logits for model 'foo'"),
     (common.at_least(22), "21", "must be at least 22, got 21"),
     (common.at_least(1), "x", "expected an integer"),
+    (common.positive_float, "-0.01", "must be a finite number above 0, got -0.01"),
+    (common.positive_float, "nan", "must be a finite number above 0, got nan"),
+    (common.positive_float, "0.0l", "expected a number, got '0.0l'"),
     (common.choice_list(["kd", "ft"]), "kd,foo", "unknown name 'foo'; choose from: kd, ft"),
 ])
 def test_bad_values_name_the_problem(parse, text, message):
