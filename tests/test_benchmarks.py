@@ -139,3 +139,26 @@ def test_glnn_table_takes_kd_from_ft_grid_and_gaps_on_shared_seeds(tmp_path, mon
     assert "| 50.67 ± 35.23 (3) |" in row  # KD is FT's run at T = 1, of all three seeds
     assert gaps == [pytest.approx(100 * ((0.77 + 0.74) / 2 - (0.75 + 0.73) / 2))]
     assert row.endswith("| +1.50 | 0,1,2 |")
+
+
+def test_dropin_differences_pair_the_seeds_both_have(tmp_path, monkeypatch):
+    import dropin
+    import runstore
+
+    monkeypatch.setattr(runstore, "git_commit", lambda: "abc1234")
+    store = runstore.RunStore(tmp_path / "dropin.jsonl")
+
+    def add(key, acc):
+        store.add({"bench": "dropin", "dataset": "cora", **key}, {}, {"test_acc": acc, "ft_trials": [
+            {"temperature": 1.0, "test_acc": acc}]})
+
+    for seed, alone in enumerate([0.80, 0.90, 0.70]):  # seed 2's student alone is weak, and has no LTD run
+        add({"role": "alone", "model": "graphsage", "seed": seed}, alone)
+        add({"role": "teacher", "model": "gcn", "seed": seed}, 0.85)
+    for seed, acc in enumerate([0.81, 0.89]):
+        add({"role": "student", "teacher": "gcn", "method": "ltd", "seed": seed}, acc)
+        add({"role": "student", "teacher": "gcn", "method": "ft", "seed": seed}, acc)
+    row = next(line for line in dropin.report(store).splitlines() if line.startswith("| gcn | cora"))
+    # means over all seeds would give 0.85 - 0.80 = +5.00; paired over seeds 0 and 1 it is (+1 - 1) / 2 = 0
+    assert row.endswith("| +0.00 | +0.00 | +0.00 |"), row
+    assert "0.8000 ± 0.1000 (3)" in row  # the alone column still shows every seed it has
