@@ -129,7 +129,8 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
             ("temperature", _temperature, "FT's global temperature, > 0, or 'auto' to tune it on the validation "
                                           "nodes (default: from --settings)"),
             ("k", float, "LTD's temperature range: tau in (-0.2k, 0.8k) (default: from --settings)"),
-            ("alpha", float, "student learning rate (default: from --settings)"),
+            ("alpha", float, "student learning rate, per optimiser step (mini-batches take one a batch: a full-graph "
+                             "rate can be too high) (default: from --settings)"),
             ("beta", float, "temperature-network learning rate (LTD, LTD-S) (default: from --settings)"),
             ("init-tau", float, "start temperature of every node (LTD, LTD-S) (default: from --settings; tuned: "
                                 "calibrated on the teacher, paper: random)"),
