@@ -155,6 +155,22 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
                               "graph without temp_mask, such as --split public)")
 
 
+def _partition_parser(sub) -> None:
+    """The ``partition`` command: a dataset cut for DistDGL."""
+    partition = sub.add_parser("partition", help="partition a dataset for DistDGL, with the teacher logits, the "
+                                                 "neighbourhood entropy and the masks as node data")
+    _common(partition)
+    partition.add_argument("--model", default="gcn", help="the student to be trained on the partitions: gcn and gat "
+                           "get self-loops; also the teacher's architecture when neither teacher flag is given "
+                           "(default: gcn)")
+    source = partition.add_mutually_exclusive_group()
+    source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
+    source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
+    partition.add_argument("--parts", type=_positive, required=True, help="partitions: one per machine of the cluster")
+    partition.add_argument("--out", required=True, help="the partition folder to create (absent or empty); the "
+                           "config is OUT/<dataset>.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dgl-ltd", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
@@ -205,18 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--report", default=None, metavar="DIR",
                          help="write plots, report.md and report.html of the run into DIR (needs matplotlib)")
 
-    partition = sub.add_parser("partition", help="partition a dataset for DistDGL, with the teacher logits, the "
-                                                 "neighbourhood entropy and the masks as node data")
-    _common(partition)
-    partition.add_argument("--model", default="gcn", help="the student to be trained on the partitions: gcn and gat "
-                           "get self-loops; also the teacher's architecture when neither teacher flag is given "
-                           "(default: gcn)")
-    source = partition.add_mutually_exclusive_group()
-    source.add_argument("--teacher-logits", default=None, help="teacher logits file (default: the paper's, if in --data-dir)")
-    source.add_argument("--teacher-model", default=None, help="train this architecture as the teacher first")
-    partition.add_argument("--parts", type=_positive, required=True, help="partitions: one per machine of the cluster")
-    partition.add_argument("--out", required=True, help="the partition folder to create (absent or empty); the "
-                           "config is OUT/<dataset>.json")
+    _partition_parser(sub)
     return parser
 
 
