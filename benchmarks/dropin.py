@@ -126,8 +126,7 @@ def _kd(figures: dict) -> float:
     return next(t["test_acc"] for t in figures["ft_trials"] if t["temperature"] == 1.0)
 
 
-def table(args, store: RunStore) -> str:
-    seeds = args.seeds_list
+def table(seeds: list, store: RunStore) -> str:
     head = "| teacher | dataset | teacher acc | alone | KD | FT (tuned T) | LTD | KD-alone | FT-alone | LTD-alone |"
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     below = []
@@ -160,11 +159,9 @@ def table(args, store: RunStore) -> str:
     return "\n".join(lines)
 
 
-def report(store: RunStore, seeds: list | None = None) -> str:
-    """The report over ``seeds`` (default ``SEEDS``), from the store only."""
-    from types import SimpleNamespace
-
-    args = SimpleNamespace(seeds_list=seeds or [int(s) for s in SEEDS.split(",")])
+def report(store: RunStore) -> str:
+    """The report over ``SEEDS``, from the store only."""
+    seeds = [int(s) for s in SEEDS.split(",")]
     records = list(store.records.values())
     commits = sorted({r["commit"] for r in records})
     machines = sorted({r["machine"] for r in records})
@@ -175,7 +172,7 @@ def report(store: RunStore, seeds: list | None = None) -> str:
         *[f"Machine: {m}" for m in machines], "",
         __doc__.split("\n\n")[1].replace("\n", " "), "",
         "Test accuracy, mean ± std over the seeds (count in brackets); the last three columns are "
-        "points above the student alone, averaged over the seeds that have both.", "", table(args, store), ""])
+        "points above the student alone, averaged over the seeds that have both.", "", table(seeds, store), ""])
     return text
 
 
