@@ -239,3 +239,14 @@ def write_keeping_summary(path: Path, text: str) -> None:
     if not rest.startswith("## "):  # the summary ends at the next heading: give the generated part one
         rest = f"{GENERATED_HEADING}\n\n{rest}"
     path.write_text(f"{title}\n\n{summary}{rest}")
+
+
+def parse_store_args(parser: argparse.ArgumentParser, threads: int = 1) -> argparse.Namespace:
+    """Add ``--threads`` and ``--table-only`` to a store-backed benchmark's parser, parse, set the threads."""
+    import torch
+
+    parser.add_argument("--threads", type=at_least(1), default=threads)
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the report from the store")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args

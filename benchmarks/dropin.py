@@ -156,7 +156,26 @@ def table(seeds: list, store: RunStore) -> str:
                     below.append(f"{name} with a {model} teacher on {dataset} ({diff:+.2f} points)")
             lines.append(f"| {model} | {dataset} | " + " | ".join(cells + diffs) + " |")
     lines += ["", "Below the student trained alone: " + ("; ".join(below) if below else "none") + "."]
+    lines += ["", "Runs whose student did not learn (best validation accuracy under half the teacher's, what "
+              "`Distiller.fit` warns of): " + ("; ".join(untrained(seeds, store)) or "none") + "."]
     return "\n".join(lines)
+
+
+def untrained(seeds: list, store: RunStore) -> list:
+    """The distilled runs whose best validation accuracy is under half their teacher's (KD: FT's T = 1 trial)."""
+    found = []
+    for teacher in store.find(bench="dropin", role="teacher"):
+        key = teacher["key"]
+        if key["seed"] not in seeds or "val_acc" not in teacher["figures"]:
+            continue
+        bar = 0.5 * teacher["figures"]["val_acc"]
+        for run in store.find(bench="dropin", dataset=key["dataset"], teacher=key["model"], seed=key["seed"]):
+            f, method = run["figures"], run["key"]["method"].upper()
+            trials = [("KD", t) for t in f.get("ft_trials", []) if t["temperature"] == 1.0] + [(method, f)]
+            found += [f"{name} with a {key['model']} teacher on {key['dataset']}, seed {key['seed']} (validation "
+                      f"{t['val_acc']:.2f} against the teacher's {2 * bar:.2f}; test {t['test_acc']:.4f})"
+                      for name, t in trials if "val_acc" in t and t["val_acc"] < bar]
+    return sorted(found)
 
 
 def report(store: RunStore) -> str:

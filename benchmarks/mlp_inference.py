@@ -29,7 +29,7 @@ import time
 
 import torch
 
-from common import RESULTS, at_least, choice_list, data_dir
+from common import RESULTS, at_least, choice_list, data_dir, parse_store_args
 from runstore import RunStore, provenance_lines
 
 DATASETS = ["amazon-computers", "planted"]
@@ -195,10 +195,7 @@ def main() -> None:
     parser.add_argument("--sampled-nodes", type=at_least(1), default=20_000, help="sampled: target nodes timed")
     parser.add_argument("--repeats", type=at_least(1), default=3)
     parser.add_argument("--layerwise", action="store_true", help="layer-wise inference instead of one whole-graph pass")
-    parser.add_argument("--threads", type=at_least(1), default=1)
-    parser.add_argument("--table-only", action="store_true", help="only rewrite the report from the store")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_store_args(parser)
     store = RunStore(STORE)
     if not args.table_only:
         run(args, store)

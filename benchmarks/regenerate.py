@@ -18,7 +18,7 @@ from runstore import RunStore
 
 # the scripts whose report is written from their store, in the order they are rebuilt
 SCRIPTS = ("teachers", "reproduce", "ltd_variants", "ltd_s_speed", "horizon", "meta_signal", "calibration",
-           "epoch_cost", "dropin", "second_order")
+           "epoch_cost", "dropin", "dropin_rescue", "second_order")
 
 
 def reports(out: Path, runs: Path = RUNS) -> list:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 from .cli_args import build_parser, parse_seeds  # noqa: F401  (parse_seeds: used by the benchmark scripts)
@@ -291,6 +292,15 @@ def cmd_partition(args) -> dict:
 COMMANDS = {"teacher": cmd_teacher, "eval-logits": cmd_eval_logits, "distill": cmd_distill, "partition": cmd_partition}
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The package's own warnings as one ``dgl-ltd: warning:`` line on stderr; others as Python prints them."""
+    text = str(message)
+    if text.startswith("dgl_ltd: "):
+        print(f"dgl-ltd: warning: {text[len('dgl_ltd: '):]}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: list | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code.
 
@@ -303,7 +313,9 @@ def main(argv: list | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error already printed in one line
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     try:
-        result = COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            result = COMMANDS[args.command](args)
     except (UserInputError, ImportError, FloatingPointError) as exc:  # bad input; a wrong DGL/torch; a diverged run
         print(f"dgl-ltd: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -162,3 +162,34 @@ def test_dropin_differences_pair_the_seeds_both_have(tmp_path, monkeypatch):
     # means over all seeds would give 0.85 - 0.80 = +5.00; paired over seeds 0 and 1 it is (+1 - 1) / 2 = 0
     assert row.endswith("| +0.00 | +0.00 | +0.00 |"), row
     assert "0.8000 ± 0.1000 (3)" in row  # the alone column still shows every seed it has
+
+
+def test_dropin_report_names_the_runs_whose_student_did_not_learn(tmp_path, monkeypatch):
+    import dropin
+    import runstore
+
+    monkeypatch.setattr(runstore, "git_commit", lambda: "abc1234")
+    store = runstore.RunStore(tmp_path / "dropin.jsonl")
+    key = {"bench": "dropin", "dataset": "amazon-computers", "seed": 3}
+    store.add({**key, "role": "teacher", "model": "graphsage"}, {}, {"test_acc": 0.84, "val_acc": 0.91})
+    store.add({**key, "role": "student", "teacher": "graphsage", "method": "ltd"}, {},
+              {"test_acc": 0.09, "val_acc": 0.20})
+    store.add({**key, "role": "student", "teacher": "graphsage", "method": "ft"}, {}, {"test_acc": 0.85, "val_acc": 0.9,
+              "ft_trials": [{"temperature": 1.0, "test_acc": 0.3, "val_acc": 0.4}]})
+    line = next(x for x in dropin.report(store).splitlines() if x.startswith("Runs whose student did not learn"))
+    assert line.endswith(": KD with a graphsage teacher on amazon-computers, seed 3 (validation 0.40 against the "
+                         "teacher's 0.91; test 0.3000); LTD with a graphsage teacher on amazon-computers, seed 3 "
+                         "(validation 0.20 against the teacher's 0.91; test 0.0900)."), line
+
+
+def test_dropin_rescue_finds_when_the_student_learned():
+    import torch
+    from dropin_rescue import history_figures, row_normalised
+
+    history = [{"epoch": e, "val_acc": acc} for e, acc in enumerate([0.1] * 30 + [0.5] * 30)]
+    figures = history_figures(history, teacher_val=0.9)
+    assert figures == {"first_epoch_above_half_teacher": 30, "val_acc_epoch_5": 0.1, "val_acc_epoch_20": 0.1,
+                       "val_acc_epoch_50": 0.5}
+    assert history_figures(history[:10], 0.9) == {"first_epoch_above_half_teacher": None, "val_acc_epoch_5": 0.1}
+    feat = torch.tensor([[1.0, 3.0], [0.0, 0.0]])
+    assert torch.equal(row_normalised(feat), torch.tensor([[0.25, 0.75], [0.0, 0.0]]))

@@ -72,6 +72,16 @@ def test_distill_trains_its_teacher_with_teacher_limits(capsys):
     assert code == 0 and last_json(out)["teacher_test_acc"] == teacher_acc
 
 
+def test_a_student_that_did_not_learn_gets_one_warning_line(capsys):
+    # a rate so small that the student stays at its random start
+    code, out, err = run_cli(capsys, "distill", "--method", "kd", "--teacher-model", "sgc", "--model", "sgc",
+                             "--alpha", "1e-9", "--max-epochs", "2", "--json", "--quiet")
+    assert code == 0 and last_json(out)["method"] == "kd"
+    lines = [x for x in err.splitlines() if "did not learn" in x]
+    assert len(lines) == 1 and lines[0].startswith("dgl-ltd: warning: the student's best validation accuracy")
+    assert "--alpha" in lines[0] and "--patience" in lines[0]
+
+
 def test_distill_calibrate_on_val_holdout_and_meta_on(capsys):
     argv = ["distill", "--method", "ltd-s", "--teacher-model", "sgc", "--model", "sgc", "--max-epochs", "12",
             "--warmup", "2", "--json", "--quiet"]

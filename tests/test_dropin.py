@@ -108,6 +108,25 @@ def test_interrupt_keeps_the_best_weights(cora, teacher, monkeypatch):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in kept["best"].items())
 
 
+def test_a_student_that_did_not_learn_is_reported(dgl_style, teacher, cora):
+    model = student(cora)
+    with torch.no_grad():  # every hidden ReLU dead for every node: one logit vector for all nodes
+        model.layers[0].weight.zero_()
+        model.layers[0].bias.fill_(-1.0)
+    with pytest.warns(UserWarning, match=r"best validation accuracy 0\.\d+ is under half the teacher's 0\.9\d+.*"
+                                          r"Row-normalise the features.*--alpha.*--patience"):
+        Distiller(model, "kd", max_epochs=12, patience=3, show_progress=False).fit(dgl_style, teacher)
+
+
+def test_a_student_that_learned_is_not_reported(dgl_style, teacher, cora):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = Distiller(student(cora), "kd", max_epochs=30, show_progress=False).fit(dgl_style, teacher)
+    assert res.val_acc > 0.6
+
+
 def test_unlabelled_nodes_outside_the_masks_may_be_minus_one(dgl_style, teacher, cora):
     g = dgl_style.clone()
     nd = g.ndata

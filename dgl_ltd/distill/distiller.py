@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import asdict
 
 import torch
@@ -84,9 +85,11 @@ class Distiller:
         data = check_inputs(self.config, self.student, graph, teacher_logits, feat, labels, distill_mask,
                             temp_mask, val_mask, test_mask)
         if self.config.method == "ft" and self.config.ft_temperature() == "auto":
-            return self._fit_ft_grid(data, seed)
-        temperature = self.config.ft_temperature() if self.config.method == "ft" else 1.0
-        return self._fit(data, seed, temperature)
+            result = self._fit_ft_grid(data, seed)
+        else:
+            result = self._fit(data, seed, self.config.ft_temperature() if self.config.method == "ft" else 1.0)
+        warn_if_untrained(result, data, self.config)
+        return result
 
     def make_run(self, data):
         """The loop of this run: :class:`FullGraphRun`, or a mini-batch one when ``fanouts``/``sampler`` are set.
@@ -173,6 +176,21 @@ class Distiller:
         return DistillResult(student, logits, temperatures, early.stopper.best_acc, test_acc,
                              early.stopper.best_epoch, epochs, seconds, seconds / epochs, config, history,
                              val_loss=early.stopper.best_loss)
+
+
+def warn_if_untrained(result: DistillResult, data, cfg) -> None:
+    """Warn when the student's best validation accuracy is under half the teacher's on the same nodes.
+
+    A student that far below its teacher did not learn: its first optimiser steps overshot (raw,
+    unnormalised features make a step of ``alpha`` move every logit a lot) and early stopping
+    ended the run before it recovered. Healthy students score near their teacher.
+    """
+    teacher = accuracy(data.teacher, data.labels, data.val_mask)
+    if result.val_acc < 0.5 * teacher:
+        warnings.warn(f"dgl_ltd: the student's best validation accuracy {result.val_acc:.3f} is under half the "
+                      f"teacher's {teacher:.3f}: it did not learn (best epoch {result.best_epoch} of "
+                      f"{result.epochs}). Row-normalise the features (dgl.RowFeatNormalizer), lower alpha="
+                      f"{cfg.alpha:g} (--alpha), or raise patience={cfg.patience} (--patience)", stacklevel=3)
 
 
 class FullGraphRun:
