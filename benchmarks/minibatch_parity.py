@@ -9,9 +9,10 @@ Mini-batch runs go to a JSON Lines store (``runs/minibatch_parity.jsonl``, :clas
 so an interrupted run resumes and the table is built from the records.
 
 Usage: python benchmarks/minibatch_parity.py [--datasets cora,citeseer,amazon-computers] [--models graphsage,gcn,gat]
-       [--seeds 0,1,2,3,4] [--max-epochs 200] [--alpha LR] [--threads 1] [--table-only]
-``--alpha`` sets the student's learning rate of the mini-batch runs (default: the cell's tuned one,
-which was tuned for one full-graph step per epoch); the table has a row per learning rate stored.
+       [--seeds 0,1,2,3,4] [--max-epochs 200] [--alpha LR] [--beta LR] [--threads 1] [--table-only]
+``--alpha`` sets the student's learning rate of the mini-batch runs and ``--beta`` the temperature
+network's (default: the cell's tuned ones, which were tuned for one full-graph step per epoch); the
+table has a row per pair of rates stored.
 Writes benchmarks/results/notes/minibatch_parity.md (its hand-written summary kept).
 """
 from __future__ import annotations
@@ -44,6 +45,8 @@ def parse_args():
     parser.add_argument("--patience", type=at_least(1), default=50)
     parser.add_argument("--alpha", type=positive_float, default=None,
                         help="the student's learning rate in the mini-batch runs (default: tuned_config's)")
+    parser.add_argument("--beta", type=positive_float, default=None,
+                        help="the temperature network's learning rate in the mini-batch runs (default: tuned_config's)")
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--table-only", action="store_true")
     return parser.parse_args()
@@ -57,6 +60,8 @@ def run_config(args, model: str, dataset: str, graph) -> dict:
                   patience=args.patience)
     if args.alpha is not None:
         config["alpha"] = args.alpha
+    if args.beta is not None:
+        config["beta"] = args.beta
     return config
 
 
@@ -95,41 +100,42 @@ def full_graph_runs(dataset: str) -> dict:
             for r in RunStore(FULL).find(dataset=dataset, method="ltd") if r["config"].get("beta") == TUNED_BETA}
 
 
-def row(dataset: str, model: str, rate, mini: dict, full: dict, args) -> str:
-    """One table row: the mini-batch runs ``mini`` (``{seed: figures}``) at student learning rate ``rate``
-    against the full-graph runs of the same seeds."""
+def row(dataset: str, model: str, rates, mini: dict, full: dict, args) -> str:
+    """One table row: the mini-batch runs ``mini`` (``{seed: figures}``) at the student's and the
+    temperature network's learning rates ``rates`` against the full-graph runs of the same seeds."""
     seeds = [s for s in map(int, args.seeds.split(",")) if s in mini and f"{dataset}/{model}/ltd/{s}" in full]
     if not seeds:
-        return f"| {dataset} | {model} | {rate if rate is not None else ''} | not run | | | | 0 | | |"
+        return f"| {dataset} | {model} | {' | '.join(f'{r:g}' for r in rates) if rates else ' | '} | not run | | | | 0 | | | |"
     f_mean, f_std = mean_std([100 * full[f"{dataset}/{model}/ltd/{s}"]["test_acc"] for s in seeds])
     m_mean, m_std = mean_std([100 * mini[s]["test_acc"] for s in seeds])
     gap = m_mean - f_mean
-    return (f"| {dataset} | {model} | {rate:g} | {f_mean:.2f} +- {f_std:.2f} | {m_mean:.2f} +- {m_std:.2f} | "
-            f"{gap:+.2f} | {'yes' if abs(gap) <= TARGET else 'no'} | {len(seeds)} | "
+    taus = " ".join(f"{mini[s]['tau_mean']:+.2f}" for s in seeds)
+    return (f"| {dataset} | {model} | {rates[0]:g} | {rates[1]:g} | {f_mean:.2f} +- {f_std:.2f} | "
+            f"{m_mean:.2f} +- {m_std:.2f} | {gap:+.2f} | {'yes' if abs(gap) <= TARGET else 'no'} | {len(seeds)} | {taus} | "
             f"{mean_std([mini[s]['epochs'] for s in seeds])[0]:.0f} | {mean_std([mini[s]['seconds'] for s in seeds])[0]:.0f} |")
 
 
 def table(args, store: RunStore) -> str:
     lines = ["# Mini-batch LTD vs full-graph LTD: test accuracy (issue 15, target 1)", "",
-             f"Runs: `python benchmarks/minibatch_parity.py [--alpha LR]` (table written at commit {git_commit()}).",
+             f"Runs: `python benchmarks/minibatch_parity.py [--alpha LR] [--beta LR]` (table written at commit {git_commit()}).",
              f"Machine: {machine()}.", "",
              "The machine was shared (2 cores; other benchmarks ran meanwhile): it changes the seconds, not the "
              "accuracies.", "",
              f"Mini-batch: fanouts {','.join(map(str, args.fanouts))}, batch {args.batch_size}, tuned_config's settings "
-             f"but the student's learning rate of the table (warm-up: 20 batches), early stopping with patience {args.patience} epochs, at most "
+             f"but the learning rates of the table (warm-up: 20 batches), early stopping with patience {args.patience} epochs, at most "
              f"{args.max_epochs} epochs. Full graph: `reproduce.py`'s cached runs (same settings, patience 50, at most "
              "600 epochs). Paper protocol and teacher logits. Mean +- std over the seeds both have, in points.", "",
-             "| dataset | model | mini-batch student lr | full-graph LTD | mini-batch LTD | mini - full | within 0.5? | "
-             "seeds | mini-batch epochs | s / run |", "|" + " --- |" * 10]
+             "| dataset | model | mini-batch student lr | temperature lr | full-graph LTD | mini-batch LTD | mini - full | "
+             "within 0.5? | seeds | mini-batch tau mean by seed | mini-batch epochs | s / run |", "|" + " --- |" * 12]
     for dataset in args.datasets.split(","):
         full = full_graph_runs(dataset)
         for model in args.models.split(","):
             runs = [r for r in store.find(dataset=dataset, model=model, loop="minibatch")
                     if r["config"].get("batch_size") == args.batch_size and r["config"].get("max_epochs") == args.max_epochs]
-            rates = sorted({r["config"]["alpha"] for r in runs}, reverse=True) or [None]
-            for rate in rates:
-                mini = {r["key"]["seed"]: r["figures"] for r in runs if r["config"]["alpha"] == rate}
-                lines.append(row(dataset, model, rate, mini, full, args))
+            pairs = sorted({(r["config"]["alpha"], r["config"]["beta"]) for r in runs}, reverse=True) or [None]
+            for rates in pairs:
+                mini = {r["key"]["seed"]: r["figures"] for r in runs if (r["config"]["alpha"], r["config"]["beta"]) == rates}
+                lines.append(row(dataset, model, rates, mini, full, args))
     return "\n".join(lines) + "\n"
 
 
