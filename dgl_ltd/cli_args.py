@@ -131,7 +131,9 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
             ("k", float, "LTD's temperature range: tau in (-0.2k, 0.8k) (default: from --settings)"),
             ("alpha", float, "student learning rate, per optimiser step (mini-batches take one a batch: a full-graph "
                              "rate can be too high) (default: from --settings)"),
-            ("beta", float, "temperature-network learning rate (LTD, LTD-S) (default: from --settings)"),
+            ("beta", float, "temperature-network learning rate (LTD, LTD-S), per learning step (LTD learns at "
+                            "every batch: divide a full-graph rate by the batches of an epoch) "
+                            "(default: from --settings)"),
             ("init-tau", float, "start temperature of every node (LTD, LTD-S) (default: from --settings; tuned: "
                                 "calibrated on the teacher, paper: random)"),
             ("warmup", int, "epochs before the temperatures learn (default: from --settings)"),

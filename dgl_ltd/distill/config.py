@@ -22,7 +22,9 @@ class DistillConfig:
 
     Student and temperatures
         ``alpha`` is the student's learning rate, ``beta`` the temperature network's (default
-        :data:`~dgl_ltd.settings.TUNED_BETA`); ``optimizer`` applies to both (``'sgd'`` with
+        :data:`~dgl_ltd.settings.TUNED_BETA`), both per optimiser step: mini-batch training takes a
+        step per batch, so rates tuned full-graph (a step per epoch) want dividing, ``beta`` by
+        about the batches of an epoch (README, mini-batch); ``optimizer`` applies to both (``'sgd'`` with
         ``reduction='sum'`` is the paper's setting, see :func:`~dgl_ltd.settings.paper_config`).
         ``lam`` weighs the label loss on the distillation nodes. ``temperature`` is FT's global
         temperature: a positive number, or ``'auto'`` (FT's default) to pick the one of ``ft_grid``

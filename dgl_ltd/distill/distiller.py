@@ -181,9 +181,9 @@ class Distiller:
 def warn_if_untrained(result: DistillResult, data, cfg) -> None:
     """Warn when the student's best validation accuracy is under half the teacher's on the same nodes.
 
-    A student that far below its teacher did not learn: its first optimiser steps overshot (raw,
-    unnormalised features make a step of ``alpha`` move every logit a lot) and early stopping
-    ended the run before it recovered. Healthy students score near their teacher.
+    A student that far below its teacher did not learn, e.g. because its first optimiser steps
+    overshot (on raw, unnormalised features a step of ``alpha`` moves every logit a lot) and early
+    stopping ended the run before it recovered. Healthy students score near their teacher.
     """
     teacher = accuracy(data.teacher, data.labels, data.val_mask)
     if result.val_acc < 0.5 * teacher:
