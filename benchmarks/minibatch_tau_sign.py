@@ -5,7 +5,8 @@ logits, ``tuned_config`` of the cell, fanouts 10,10, batch 256, patience 50, at 
 and the given student and temperature learning rates, then prints the test accuracy of the student
 and of the teacher on the nodes whose final temperature is negative, near zero (below 0.05) and
 positive, and the run's history (epoch, loss, validation accuracy and loss, tau mean and std,
-meta-gradient norm). Nothing is stored: the output is the record, pasted into the parity note.
+meta-gradient norm). Nothing is stored: the output is the record, pasted into
+``results/notes/minibatch_tau_sign.md``.
 
 Usage: python benchmarks/minibatch_tau_sign.py DATASET MODEL SEED [--alpha 0.001] [--beta 0.0003]
 """
@@ -16,6 +17,7 @@ import argparse
 import torch
 
 from common import data_dir, positive_float
+from minibatch_parity import run_config
 
 
 def main() -> None:
@@ -32,15 +34,13 @@ def main() -> None:
     from dgl_ltd.distill import Distiller
     from dgl_ltd.hparams import teacher_logits_path
     from dgl_ltd.models import build_model
-    from dgl_ltd.settings import tuned_config
     from dgl_ltd.training import set_seed
 
     graph = load_dataset(args.dataset, data_dir())
     teacher = load_logits(teacher_logits_path(data_dir(), args.dataset, args.model), graph)
-    config = tuned_config(args.model, args.dataset, "ltd", graph)
-    config.update(fanouts=(10, 10), batch_size=256, max_epochs=200, patience=50, alpha=args.alpha)
-    if args.beta is not None:
-        config["beta"] = args.beta
+    parity = argparse.Namespace(fanouts=(10, 10), batch_size=256, max_epochs=200, patience=50, alpha=args.alpha,
+                                beta=args.beta)  # minibatch_parity.py's defaults
+    config = dict(run_config(parity, args.model, args.dataset, graph), fanouts=parity.fanouts)
     print(config, flush=True)
     set_seed(args.seed)
     student = build_model(args.model, graph.ndata["feat"].shape[1], teacher.shape[1])
