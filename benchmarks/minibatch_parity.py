@@ -9,10 +9,13 @@ Mini-batch runs go to a JSON Lines store (``runs/minibatch_parity.jsonl``, :clas
 so an interrupted run resumes and the table is built from the records.
 
 Usage: python benchmarks/minibatch_parity.py [--datasets cora,citeseer,amazon-computers] [--models graphsage,gcn,gat]
-       [--seeds 0,1,2,3,4] [--max-epochs 200] [--alpha LR] [--beta LR] [--threads 1] [--table-only]
+       [--seeds 0,1,2,3,4] [--max-epochs 200] [--alpha LR] [--beta LR] [--label-batch-size N] [--threads 1]
+       [--table-only]
 ``--alpha`` sets the student's learning rate of the mini-batch runs and ``--beta`` the temperature
-network's (default: the cell's tuned ones, which were tuned for one full-graph step per epoch); the
-table has a row per pair of rates stored.
+network's (default: the cell's tuned ones, which were tuned for one full-graph step per epoch);
+``--label-batch-size`` the labelled nodes each step's label loss scores (default: the batch size, the
+package's default; 0: the seeds' own, as every run before label batches, whose records lack the
+field). The table has a row per setting stored.
 Writes benchmarks/results/notes/minibatch_parity.md (its hand-written summary kept).
 """
 from __future__ import annotations
@@ -47,6 +50,8 @@ def parse_args():
                         help="the student's learning rate in the mini-batch runs (default: tuned_config's)")
     parser.add_argument("--beta", type=positive_float, default=None,
                         help="the temperature network's learning rate in the mini-batch runs (default: tuned_config's)")
+    parser.add_argument("--label-batch-size", type=at_least(0), default=None,
+                        help="labelled nodes per step's label loss (default: the batch size; 0: the seeds' own)")
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--table-only", action="store_true")
     return parser.parse_args()
@@ -62,7 +67,13 @@ def run_config(args, model: str, dataset: str, graph) -> dict:
         config["alpha"] = args.alpha
     if args.beta is not None:
         config["beta"] = args.beta
+    config["label_batch_size"] = args.batch_size if args.label_batch_size is None else args.label_batch_size
     return config
+
+
+def label_batch(config: dict) -> int:
+    """A stored run's label batch size (0 for the runs from before label batches, which scored the seeds' own)."""
+    return config.get("label_batch_size", 0)
 
 
 def run_missing(args, store: RunStore) -> None:
@@ -100,17 +111,18 @@ def full_graph_runs(dataset: str) -> dict:
             for r in RunStore(FULL).find(dataset=dataset, method="ltd") if r["config"].get("beta") == TUNED_BETA}
 
 
-def row(dataset: str, model: str, rates, mini: dict, full: dict, args) -> str:
-    """One table row: the mini-batch runs ``mini`` (``{seed: figures}``) at the student's and the
-    temperature network's learning rates ``rates`` against the full-graph runs of the same seeds."""
+def row(dataset: str, model: str, setting, mini: dict, full: dict, args) -> str:
+    """One table row: the mini-batch runs ``mini`` (``{seed: figures}``) at ``setting`` (the student's
+    and the temperature network's learning rates, the label batch size) against the full-graph runs
+    of the same seeds."""
     seeds = [s for s in map(int, args.seeds.split(",")) if s in mini and f"{dataset}/{model}/ltd/{s}" in full]
     if not seeds:
-        return f"| {dataset} | {model} | {' | '.join(f'{r:g}' for r in rates) if rates else ' | '} | not run | | | | 0 | | | |"
+        return f"| {dataset} | {model} | {' | '.join(f'{r:g}' for r in setting) if setting else ' | | '} | not run | | | | 0 | | | |"
     f_mean, f_std = mean_std([100 * full[f"{dataset}/{model}/ltd/{s}"]["test_acc"] for s in seeds])
     m_mean, m_std = mean_std([100 * mini[s]["test_acc"] for s in seeds])
     gap = m_mean - f_mean
     taus = " ".join(f"{mini[s]['tau_mean']:+.2f}" for s in seeds)
-    return (f"| {dataset} | {model} | {rates[0]:g} | {rates[1]:g} | {f_mean:.2f} +- {f_std:.2f} | "
+    return (f"| {dataset} | {model} | {setting[0]:g} | {setting[1]:g} | {setting[2]} | {f_mean:.2f} +- {f_std:.2f} | "
             f"{m_mean:.2f} +- {m_std:.2f} | {gap:+.2f} | {'yes' if abs(gap) <= TARGET else 'no'} | {len(seeds)} | {taus} | "
             f"{mean_std([mini[s]['epochs'] for s in seeds])[0]:.0f} | {mean_std([mini[s]['seconds'] for s in seeds])[0]:.0f} |")
 
@@ -125,17 +137,21 @@ def table(args, store: RunStore) -> str:
              f"but the learning rates of the table (warm-up: 20 batches), early stopping with patience {args.patience} epochs, at most "
              f"{args.max_epochs} epochs. Full graph: `reproduce.py`'s cached runs (same settings, patience 50, at most "
              "600 epochs). Paper protocol and teacher logits. Mean +- std over the seeds both have, in points.", "",
-             "| dataset | model | mini-batch student lr | temperature lr | full-graph LTD | mini-batch LTD | mini - full | "
-             "within 0.5? | seeds | mini-batch tau mean by seed | mini-batch epochs | s / run |", "|" + " --- |" * 12]
+             "Label batch: the labelled nodes whose label loss each step scores (0: the labelled nodes among the "
+             "batch's seeds, about batch x 20 per class / nodes of them; else that many of V_L^D, all of them when "
+             "fewer, appended to the seeds).", "",
+             "| dataset | model | mini-batch student lr | temperature lr | label batch | full-graph LTD | mini-batch LTD | "
+             "mini - full | within 0.5? | seeds | mini-batch tau mean by seed | mini-batch epochs | s / run |",
+             "|" + " --- |" * 13]
     for dataset in args.datasets.split(","):
         full = full_graph_runs(dataset)
         for model in args.models.split(","):
             runs = [r for r in store.find(dataset=dataset, model=model, loop="minibatch")
                     if r["config"].get("batch_size") == args.batch_size and r["config"].get("max_epochs") == args.max_epochs]
-            pairs = sorted({(r["config"]["alpha"], r["config"]["beta"]) for r in runs}, reverse=True) or [None]
-            for rates in pairs:
-                mini = {r["key"]["seed"]: r["figures"] for r in runs if (r["config"]["alpha"], r["config"]["beta"]) == rates}
-                lines.append(row(dataset, model, rates, mini, full, args))
+            setting = lambda r: (r["config"]["alpha"], r["config"]["beta"], label_batch(r["config"]))  # noqa: E731
+            for chosen in sorted({setting(r) for r in runs}, reverse=True) or [None]:
+                mini = {r["key"]["seed"]: r["figures"] for r in runs if setting(r) == chosen}
+                lines.append(row(dataset, model, chosen, mini, full, args))
     return "\n".join(lines) + "\n"
 
 

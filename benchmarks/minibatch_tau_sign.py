@@ -39,7 +39,7 @@ def main() -> None:
     graph = load_dataset(args.dataset, data_dir())
     teacher = load_logits(teacher_logits_path(data_dir(), args.dataset, args.model), graph)
     parity = argparse.Namespace(fanouts=(10, 10), batch_size=256, max_epochs=200, patience=50, alpha=args.alpha,
-                                beta=args.beta)  # minibatch_parity.py's defaults
+                                beta=args.beta, label_batch_size=None)  # minibatch_parity.py's defaults
     config = dict(run_config(parity, args.model, args.dataset, graph), fanouts=parity.fanouts)
     print(config, flush=True)
     set_seed(args.seed)

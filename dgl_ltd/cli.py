@@ -238,7 +238,7 @@ def _distill_config(args, model: str, dataset: str, graph) -> dict:
         config = {}
     for key in ("lam", "temperature", "k", "alpha", "beta", "init_tau", "warmup", "max_epochs", "patience",
                 "meta_every", "optimizer", "reduction", "calibrate_on", "kd_holdout", "meta_on",
-                "procs", "num_workers") + MINIBATCH_FLAGS:
+                "procs", "num_workers", "label_batch_size") + MINIBATCH_FLAGS:
         value = getattr(args, key)
         if value is not None:
             config[key] = value

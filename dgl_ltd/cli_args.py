@@ -215,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--procs", type=_positive, default=None,
                          help="train data-parallel in this many processes on this machine (mini-batch training "
                               "only: with --fanouts or --sampler node; default: 1)")
+    distill.add_argument("--label-batch-size", type=_non_negative, default=None,
+                         help="labelled nodes whose label loss each mini-batch step scores, appended to its seeds "
+                              "(default: --batch-size, or all labelled nodes when fewer; 0: only those among the seeds)")
     distill.add_argument("--num-workers", type=_non_negative, default=None,
                          help="sample the training batches' blocks in this many worker processes (with --fanouts; "
                               "the run is the same for any count; default: 0, sampling in the training process)")

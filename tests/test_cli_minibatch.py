@@ -41,6 +41,8 @@ def test_sampled_teacher_then_sampled_student(capsys, tmp_path):
     (["distill", "--model", "appnp", "--fanouts", "5,5"], "--sampler cluster"),
     (["distill", "--batches-per-epoch", "3"], "batches_per_epoch applies to mini-batch training"),
     (["distill", "--sampler", "neighbor"], "the neighbour sampler needs fanouts"),
+    (["distill", "--label-batch-size", "64"], "label_batch_size applies to mini-batch training"),
+    (["distill", "--label-batch-size", "-1", "--fanouts", "5,5"], "--label-batch-size"),
     (["distill", "--fanouts", "5,0"], "fanouts must be comma-separated positive integers"),
     (["distill", "--batch-size", "0", "--fanouts", "5,5"], "expected an integer >= 1"),
     (["distill", "--sampler", "magic"], "invalid choice: 'magic'"),

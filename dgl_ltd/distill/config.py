@@ -44,6 +44,11 @@ class DistillConfig:
         or ``student(x)`` for a module with ``takes_graph = False``).
         ``batch_size`` seed nodes per batch, at most ``batches_per_epoch`` batches per epoch (all
         nodes when None). Without ``fanouts`` and ``sampler`` the run is full-graph.
+        The label loss of every step runs over a label batch of its own: ``label_batch_size``
+        nodes of V_L^D (default: ``batch_size``; all of V_L^D when it holds fewer), taken in turn
+        from a permutation of them and appended to the batch's seeds, so that each step's loss
+        estimates the full-graph loss without the few labelled nodes a random batch happens to
+        hold deciding it; ``label_batch_size=0`` scores only the labelled nodes among the seeds.
         ``num_workers`` > 0 samples the neighbour-sampled blocks of the training batches in that
         many worker processes, ahead of the step that uses them. Every batch is sampled from a
         seed of its own, drawn from the run's random stream, so the run is the same for any
@@ -82,6 +87,7 @@ class DistillConfig:
     sampler: str | None = None
     batch_size: int = 1024
     batches_per_epoch: int | None = None
+    label_batch_size: int | None = None
     cluster_parts: int = 32
     show_progress: bool = True
     procs: int = 1
@@ -125,7 +131,8 @@ class DistillConfig:
                 raise UserInputError(f"{name} must be a finite number, got {value!r}")
         integers = ("max_epochs", "patience", "meta_every", "warmup", "temp_hidden", "batch_size", "cluster_parts",
                     "procs", "num_workers")
-        for name in integers + (("batches_per_epoch",) if self.batches_per_epoch is not None else ()):
+        optional = tuple(name for name in ("batches_per_epoch", "label_batch_size") if getattr(self, name) is not None)
+        for name in integers + optional:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Integral):
                 raise UserInputError(f"{name} must be an integer, got {value!r}")
@@ -198,6 +205,11 @@ class DistillConfig:
         if self.batches_per_epoch is not None and not self.minibatch:
             raise UserInputError("batches_per_epoch applies to mini-batch training; add fanouts (e.g. (10, 10)) or "
                                  "sampler='cluster', or drop it")
+        if self.label_batch_size is not None and self.label_batch_size < 0:
+            raise UserInputError(f"label_batch_size must be >= 0, got {self.label_batch_size!r}")
+        if self.label_batch_size is not None and not self.minibatch:
+            raise UserInputError("label_batch_size applies to mini-batch training (the full graph scores every "
+                                 "labelled node each step); add fanouts (e.g. (10, 10)) or a sampler, or drop it")
         if self.cluster_parts < 1:
             raise UserInputError(f"cluster_parts must be >= 1, got {self.cluster_parts!r}")
         if self.num_workers < 0:

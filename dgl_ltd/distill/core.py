@@ -34,10 +34,15 @@ class Batch:
     label_mask: torch.Tensor  # (B,) bool: rows in V_L^D, whose label loss counts
     entropy: torch.Tensor | None = None  # (B,), LTD only
     kd_mask: torch.Tensor | None = None  # (B,) bool: rows whose KD term counts (None: all)
+    seed_rows: int | None = None  # the leading rows that are the batch's seeds; the rest, its label batch (None: all)
 
     @property
     def rows(self) -> int:
         return int(self.teacher.shape[0])
+
+    def of_seeds(self, per_row: torch.Tensor) -> torch.Tensor:
+        """The seeds' part of a per-row tensor (the label batch's rows left out)."""
+        return per_row if self.seed_rows is None else per_row[:self.seed_rows]
 
 
 @dataclass

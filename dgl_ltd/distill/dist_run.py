@@ -22,6 +22,7 @@ from ..errors import UserInputError
 from ..partition import ENTROPY_KEY, ORIG_ID_KEY, TEACHER_KEY
 from ..sampling import neighbor_sampler, sample_seeded
 from .core import Batch
+from .label_batches import seed_part
 from .parallel_run import RankDistiller, ShardedMiniBatchRun
 from .result import DistillResult
 
@@ -101,10 +102,14 @@ class DistMiniBatchRun(ShardedMiniBatchRun):
         self.self_loop = bool(getattr(student, "self_loop", False))
         self._judges = split_nodes(self.graph, data.meta_key, comm) if cfg.learns else None
         self._val = split_nodes(self.graph, "val_mask", comm)
+        self.label_batches = self.label_stream()
         self.test_nodes = split_nodes(self.graph, "test_mask", comm)
 
     def node_count(self) -> int:
         return self.graph.num_nodes()
+
+    def label_pool(self) -> torch.Tensor:
+        return split_nodes(self.graph, "distill_mask", self.comm)
 
     def judging_nodes(self) -> torch.Tensor:
         return self._judges
@@ -134,12 +139,14 @@ class DistMiniBatchRun(ShardedMiniBatchRun):
         input_nodes, blocks = sampled or sample_seeded(self.sampler, self.graph, nodes, self.sampling_seed())
         return self._with_degrees(blocks), self._rows("feat", input_nodes)
 
-    def batch(self, nodes: torch.Tensor, subgraph=None, sampled: tuple | None = None) -> Batch:
+    def batch(self, nodes: torch.Tensor, subgraph=None, sampled: tuple | None = None, seeds: int | None = None,
+              label_mask: torch.Tensor | None = None) -> Batch:
         cfg = self.cfg
         entropy = self._rows(ENTROPY_KEY, nodes).float() if cfg.learns else None
         kd_mask = ~self._rows(self.data.meta_key, nodes).bool() if cfg.learns and cfg.kd_holdout else None
-        return Batch(self._inputs(nodes, sampled), self._rows(TEACHER_KEY, nodes).float(), self.labels_of(nodes),
-                     self._rows("distill_mask", nodes).bool(), entropy, kd_mask)
+        label_mask = self._rows("distill_mask", nodes).bool() if label_mask is None else label_mask
+        return seed_part(Batch(self._inputs(nodes, sampled), self._rows(TEACHER_KEY, nodes).float(),
+                               self.labels_of(nodes), label_mask, entropy, kd_mask), seeds)
 
     @torch.no_grad()
     def all_logits(self, student) -> torch.Tensor:

@@ -12,8 +12,9 @@ Three samplers (``DistillConfig.sampler``):
   ``takes_graph`` attribute is False (``student(x)``).
 
 Computed once, globally: the neighbourhood entropy, the calibrated start temperature, the teacher
-logits table. Per batch: the step core on the seed nodes (KD over the seeds, the label loss over
-the seeds in V_L^D); on learning steps, g' from all judging nodes through their own freshly sampled
+logits table. Per batch: the step core on the seed nodes and the step's label batch
+(:mod:`~dgl_ltd.distill.label_batches`; KD over the seeds, the label loss over the label batch); on
+learning steps, g' from all judging nodes through their own freshly sampled
 blocks, the JVP through the batch's blocks with its dropout masks replayed. DGL samples on one
 thread, each batch from a seed of its own drawn from the run's random stream, so that the same seed
 gives the same run, with or without worker processes (``num_workers``).
@@ -32,6 +33,7 @@ from ..metrics import accuracy
 from ..sampling import neighbor_sampler, one_sampling_thread, sample_in_order, sample_seeded
 from .callbacks import notify
 from .core import Batch, MetaBatch
+from .label_batches import LabelBatches, seed_part, with_label_batch
 
 
 class RowClassifier(nn.Module):
@@ -94,6 +96,7 @@ class MiniBatchRun:
         self.kd_mask = ~data.meta_mask if cfg.learns and cfg.kd_holdout else None
         self.module = student
         self.step_count, self.learned_last = 0, False
+        self.label_batches = self.label_stream()
         if self.kind == "neighbor":
             self._setup_blocks()
         elif self.kind == "node":
@@ -121,6 +124,28 @@ class MiniBatchRun:
         self.parts = parts
 
     # -- batches ---------------------------------------------------------------------------------
+
+    def label_pool(self) -> torch.Tensor:
+        """The labelled nodes (V_L^D) this process draws its label batches from."""
+        return self.data.distill_mask.nonzero().squeeze(-1)
+
+    def label_share(self, size: int) -> int:
+        """How many of a label batch of ``size`` this process scores."""
+        return size
+
+    def label_stream(self) -> LabelBatches:
+        cfg = self.cfg
+        size = cfg.batch_size if cfg.label_batch_size is None else cfg.label_batch_size
+        return LabelBatches(self.label_pool(), self.label_share(size) if cfg.lam != 0 else 0)
+
+    def _with_labels(self, nodes: torch.Tensor, subgraph=None) -> tuple:
+        """(seeds, rows, subgraph of the rows or None, label mask or None): ``nodes`` and this step's label batch."""
+        rows, label_mask = with_label_batch(nodes, self.label_batches.next())
+        if subgraph is not None and rows.numel() > nodes.numel():
+            from .._compat import dgl
+
+            subgraph = dgl.node_subgraph(self.data.graph, rows)
+        return nodes, rows, subgraph, label_mask
 
     def _seed_chunks(self) -> list:
         """This epoch's (seed nodes, their subgraph or None) in batches: a permutation of all nodes (of
@@ -156,26 +181,31 @@ class MiniBatchRun:
 
         return dgl.node_subgraph(data.graph, nodes), data.feat[nodes]
 
-    def batch(self, nodes: torch.Tensor, subgraph=None, sampled: tuple | None = None) -> Batch:
-        """The :class:`Batch` of seed ``nodes`` (on ``subgraph``, the ClusterGCN part they came from;
-        from ``sampled`` blocks, see :meth:`_inputs`)."""
+    def batch(self, nodes: torch.Tensor, subgraph=None, sampled: tuple | None = None, seeds: int | None = None,
+              label_mask: torch.Tensor | None = None) -> Batch:
+        """The :class:`Batch` whose rows are ``nodes`` (on ``subgraph``, the ClusterGCN part they came
+        from; from ``sampled`` blocks, see :meth:`_inputs`): the first ``seeds`` of them (all when None)
+        the batch's seeds, the rest its label batch; ``label_mask`` marks the rows the label loss
+        scores (default: those in V_L^D)."""
         data = self.data
         rows = lambda t: None if t is None else t[nodes]  # noqa: E731
         inputs = (subgraph, data.feat[nodes]) if subgraph is not None else self._inputs(nodes, sampled)
-        return Batch(inputs, data.teacher[nodes], data.labels[nodes], data.distill_mask[nodes], rows(self.entropy),
-                     rows(self.kd_mask))
+        label_mask = data.distill_mask[nodes] if label_mask is None else label_mask
+        return seed_part(Batch(inputs, data.teacher[nodes], data.labels[nodes], label_mask, rows(self.entropy),
+                               rows(self.kd_mask)), seeds)
 
     def _batches(self):
         """This epoch's (seed nodes, Batch) pairs. Neighbour blocks are sampled from a seed per batch,
         all drawn at the start of the epoch, in ``num_workers`` worker processes or, with none, here."""
-        chunks = self._seed_chunks()
+        chunks = [self._with_labels(nodes, subgraph) for nodes, subgraph in self._seed_chunks()]
         if self.kind != "neighbor":
-            for nodes, subgraph in chunks:
-                yield nodes, self.batch(nodes, subgraph)
+            for nodes, rows, subgraph, label_mask in chunks:
+                yield nodes, self.batch(rows, subgraph, seeds=nodes.numel(), label_mask=label_mask)
             return
-        jobs = [(nodes, self.sampling_seed()) for nodes, _ in chunks]
-        for (nodes, _), sampled in zip(jobs, sample_in_order(self.sampler, self.graph, jobs, self.cfg.num_workers)):
-            yield nodes, self.batch(nodes, sampled=sampled)
+        jobs = [(rows, self.sampling_seed()) for _, rows, _, _ in chunks]
+        for (nodes, rows, _, label_mask), sampled in zip(chunks, sample_in_order(self.sampler, self.graph, jobs,
+                                                                                  self.cfg.num_workers)):
+            yield nodes, self.batch(rows, sampled=sampled, seeds=nodes.numel(), label_mask=label_mask)
 
     def meta_batch(self, nodes: torch.Tensor) -> MetaBatch:
         """The judging nodes' inputs: their own sampled blocks (their subgraph with the batch's, for clusters)."""
@@ -205,7 +235,7 @@ class MiniBatchRun:
             out = core.step(batch, learn, schedule.refresh(self.step_count, self.learned_last), meta)
             self.learned_last, self.step_count = learn, self.step_count + 1
             losses.append(out.loss)
-            taus.append(out.tau)
+            taus.append(batch.of_seeds(out.tau))
             if out.meta_grad_norm is not None:
                 norms.append(out.meta_grad_norm)
         tau = torch.cat(taus)

@@ -31,8 +31,8 @@ class ShardedMiniBatchRun(MiniBatchRun):
     """:class:`~.minibatch.MiniBatchRun` on this rank's share of each global batch (module docstring)."""
 
     def __init__(self, cfg, student, data, comm: Comm, seed: int):
-        super().__init__(cfg, student, data)
         self.comm = comm
+        super().__init__(cfg, student, data)
         self.order = torch.Generator().manual_seed(seed)
 
     def _seed_chunks(self) -> list:
@@ -45,6 +45,13 @@ class ShardedMiniBatchRun(MiniBatchRun):
     def node_count(self) -> int:
         """The number of nodes whose permutation makes the epoch's batches."""
         return self.data.num_nodes
+
+    def label_pool(self) -> torch.Tensor:
+        """This rank's share of the labelled nodes: its label batches are drawn from it."""
+        return self.comm.share(super().label_pool())
+
+    def label_share(self, size: int) -> int:
+        return math.ceil(size / self.comm.world)
 
     def judging_nodes(self) -> torch.Tensor:
         """This rank's share of the judging nodes (the ranks' shares are disjoint and cover them all)."""
@@ -72,7 +79,7 @@ class ShardedMiniBatchRun(MiniBatchRun):
             out = core.step(batch, learn, schedule.refresh(self.step_count, self.learned_last), meta)
             self.learned_last, self.step_count = learn, self.step_count + 1
             loss += out.loss
-            taus.append(out.tau.double())
+            taus.append(batch.of_seeds(out.tau).double())
             if out.meta_grad_norm is not None:
                 norms.append(out.meta_grad_norm ** 2)
         self.comm.broadcast_module(self.module, buffers_only=True)  # e.g. BatchNorm statistics: rank 0's
