@@ -1,0 +1,157 @@
+"""How far a mini-batch student's test accuracy swings from one epoch's end to the next, by label batch.
+
+Reruns one cell of ``minibatch_parity.py`` (its settings: tuned_config of the cell, the paper's
+teacher logits and protocol, fanouts 10,10, batch 256) for ``--epochs`` epochs without early
+stopping, and scores every epoch's end weights on the test nodes through full neighbourhoods (as
+the final result is scored). For each ``--label-batch-sizes`` setting (0: the label loss on the
+labelled nodes among the batch's seeds; N: on a label batch of N labelled nodes, all of them when
+fewer) it reports the spread of those test accuracies from epoch 20 on, their correlation with the
+validation accuracy that early stopping reads, and the test accuracy of the epoch that early
+stopping with ``--patience`` would have kept. Runs go to ``runs/minibatch_epoch_swing.jsonl`` (every
+epoch's figures); the table to ``notes/minibatch_epoch_swing.md`` (its hand-written summary kept).
+
+Usage: python benchmarks/minibatch_epoch_swing.py [--dataset amazon-computers] [--model graphsage] [--seeds 1]
+       [--label-batch-sizes 0,256] [--alpha 0.001] [--beta 0.000006] [--epochs 60] [--patience 50]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch
+
+from common import (RESULTS, at_least, command_line, data_dir, dataset_name, git_commit, machine, positive_float,
+                    seed_list, write_keeping_summary)
+from minibatch_parity import run_config
+from runstore import RunStore
+
+STORE = RESULTS / "runs" / "minibatch_epoch_swing.jsonl"
+SETTLED = 20  # epochs left out of the spread: the student is still learning
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=dataset_name, default="amazon-computers")
+    parser.add_argument("--model", default="graphsage")
+    parser.add_argument("--seeds", type=seed_list, default="1")
+    parser.add_argument("--label-batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[0, 256])
+    parser.add_argument("--alpha", type=positive_float, default=0.001)
+    parser.add_argument("--beta", type=positive_float, default=0.000006)
+    parser.add_argument("--epochs", type=at_least(SETTLED + 2), default=60)
+    parser.add_argument("--patience", type=at_least(1), default=50)
+    parser.add_argument("--table-only", action="store_true")
+    return parser.parse_args()
+
+
+class EpochTest:
+    """A callback that adds the test accuracy of the epoch's end weights (full neighbourhoods) to its record."""
+
+    def __init__(self, run, test_mask: torch.Tensor):
+        self.run, self.test = run, test_mask
+
+    def on_epoch_end(self, epoch: int, record: dict) -> bool:
+        student = self.run.student
+        student.eval()
+        with torch.no_grad():
+            logits = self.run.all_logits(student)
+        student.train()
+        labels = self.run.data.labels
+        record["test_acc"] = float((logits[self.test].argmax(1) == labels[self.test]).float().mean())
+        return False
+
+
+def traced_distiller(student, config: dict, test_mask: torch.Tensor):
+    from dgl_ltd.distill import Distiller
+    from dgl_ltd.distill.minibatch import MiniBatchRun
+
+    class TracedRun(MiniBatchRun):
+        def train(self, core, schedule, callbacks, history):
+            return super().train(core, schedule, callbacks + [EpochTest(self, test_mask)], history)
+
+    class TracedDistiller(Distiller):
+        def make_run(self, data):
+            return TracedRun(self.config, self.student, data)
+
+    return TracedDistiller(student, "ltd", show_progress=False, **config)
+
+
+def run_missing(args, store: RunStore) -> None:
+    from dgl_ltd.data import load_dataset, load_logits
+    from dgl_ltd.hparams import teacher_logits_path
+    from dgl_ltd.models import build_model
+    from dgl_ltd.training import set_seed
+
+    graph = load_dataset(args.dataset, data_dir())
+    teacher = load_logits(teacher_logits_path(data_dir(), args.dataset, args.model), graph)
+    for labels in args.label_batch_sizes:
+        parity = argparse.Namespace(fanouts=(10, 10), batch_size=256, max_epochs=args.epochs, patience=args.epochs,
+                                    alpha=args.alpha, beta=args.beta, label_batch_size=labels)
+        config = run_config(parity, args.model, args.dataset, graph)
+        for seed in map(int, args.seeds.split(",")):
+            key = {"dataset": args.dataset, "model": args.model, "seed": seed}
+            if store.get(key, config) is not None:
+                continue
+            set_seed(seed)
+            student = build_model(args.model, graph.ndata["feat"].shape[1], teacher.shape[1])
+            res = traced_distiller(student, dict(config, fanouts=tuple(config["fanouts"])), graph.ndata["test_mask"])\
+                .fit(graph, teacher, seed=seed)
+            history = [{name: h[name] for name in ("epoch", "val_acc", "val_loss", "test_acc", "tau_mean")}
+                       for h in res.history]
+            store.add(key, config, {"history": history})
+            print(args.dataset, args.model, seed, "label batch", labels, "done", flush=True)
+
+
+def kept_epoch(history: list, patience: int) -> int:
+    """The epoch EarlyStopping keeps (best validation accuracy, ties to the lower loss) with ``patience``."""
+    best, bad = 0, 0
+    for i, h in enumerate(history):
+        if i and (h["val_acc"], -h["val_loss"]) > (history[best]["val_acc"], -history[best]["val_loss"]):
+            best, bad = i, 0
+        elif i:
+            bad += 1
+            if bad >= patience:
+                break
+    return best
+
+
+def row(record: dict, patience: int) -> str:
+    history = record["figures"]["history"]
+    settled = history[SETTLED:]
+    test = [100 * h["test_acc"] for h in settled]
+    corr = statistics.correlation([h["val_acc"] for h in settled], [h["test_acc"] for h in settled])
+    kept = kept_epoch(history, patience)
+    return (f"| {record['key']['seed']} | {record['config'].get('label_batch_size', 0)} | {len(history)} | "
+            f"{statistics.mean(test):.2f} | {statistics.stdev(test):.2f} | {min(test):.2f} - {max(test):.2f} | "
+            f"{corr:+.2f} | {kept} | {100 * history[kept]['test_acc']:.2f} |")
+
+
+def table(args, store: RunStore) -> str:
+    records = sorted(store.find(dataset=args.dataset, model=args.model),
+                     key=lambda r: (r["key"]["seed"], r["config"].get("label_batch_size", 0)))
+    commits = sorted({r["commit"] for r in records})
+    lines = [f"# Epoch-to-epoch swing of mini-batch LTD's test accuracy, by label batch ({args.dataset}, {args.model})",
+             "", f"Command: `{command_line()}` (table written at commit {git_commit()}; runs at commits "
+             f"{', '.join(commits) or '-'}).", f"Machine: {machine()}.", "",
+             f"Settings: minibatch_parity.py's (tuned_config, fanouts 10,10, batch 256), student rate {args.alpha:g}, "
+             f"temperature rate {args.beta:g}, no early stopping. Test accuracy of every epoch's end weights through "
+             f"full neighbourhoods; spread over epochs {SETTLED} on; correlation of the validation accuracy (what early "
+             f"stopping reads, on the validation nodes) with it; the epoch early stopping with patience {args.patience} keeps.", "",
+             "| seed | label batch | epochs | test mean | test std | test range | corr(val, test) | kept epoch | "
+             "test at kept epoch |", "|" + " --- |" * 9]
+    lines += [row(r, args.patience) for r in records]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(1)
+    store = RunStore(STORE)
+    if not args.table_only:
+        run_missing(args, store)
+    text = table(args, store)
+    write_keeping_summary(RESULTS / "notes" / "minibatch_epoch_swing.md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
