@@ -89,3 +89,19 @@ def test_parity_table_has_a_row_per_setting_with_the_seeds_temperatures(tmp_path
                     "| +0.40 | 100 | 10 |",
                     "| amazon-computers | gat | 0.001 | 6e-06 | 0 | 82.00 +- 0.00 | 81.00 +- 0.00 | -1.00 | no | 1 "
                     "| +0.30 | 100 | 10 |"]
+
+
+def test_epoch_swing_keeps_the_epoch_early_stopping_keeps_and_reports_the_spread():
+    from minibatch_epoch_swing import kept_epoch, row
+
+    vals = [0.5, 0.7, 0.7, 0.6, 0.9, 0.6, 0.6, 0.95]
+    losses = [1.0, 0.9, 0.8, 1.0, 0.7, 1.0, 1.0, 0.5]
+    history = [{"val_acc": v, "val_loss": l, "test_acc": 0.7 + 0.01 * (i % 3)} for i, (v, l) in enumerate(zip(vals, losses))]
+    assert kept_epoch(history, patience=5) == 7  # a tie at 0.7 with a lower loss moves on; 0.95 comes in time
+    assert kept_epoch(history, patience=2) == 4  # two epochs without a better one after epoch 4 stop it
+    assert kept_epoch(history[:3], patience=5) == 2
+    history = history * 4  # 32 epochs: the spread is taken from epoch 20 on
+    record = {"key": {"seed": 3}, "config": {"label_batch_size": 256}, "figures": {"history": history}}
+    cells = [c.strip() for c in row(record, patience=50).strip("|").split("|")]
+    assert cells[:3] == ["3", "256", "32"] and cells[4] != "0.00" and cells[5] == "70.00 - 72.00"
+    assert cells[7:] == ["7", "71.00"]  # its repeats (same accuracy, same loss) do not replace epoch 7
