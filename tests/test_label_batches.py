@@ -38,7 +38,7 @@ from dgl_ltd.training import set_seed  # noqa: E402
 
 
 def recorded_steps(monkeypatch, cora, teacher, method="kd", **config):
-    """Run a short mini-batch distillation and return every step's (batch, loss, logits)."""
+    """Run a short mini-batch distillation and return its result and every step's (batch, step output)."""
     steps, step = [], core_module.StepCore.step
 
     def spy(self, batch, *args, **kwargs):
