@@ -64,7 +64,7 @@ def test_probe_times_every_batch_and_phase():
     assert all(p["peak"] >= p["rss_start"] > 0 for p in probe["phases"].values())
 
 
-def test_parity_table_has_a_row_per_setting_with_the_seeds_temperatures(tmp_path, monkeypatch):
+def test_parity_table_has_a_row_per_setting_and_a_section_for_further_seeds(tmp_path, monkeypatch):
     import argparse
 
     import minibatch_parity
@@ -72,7 +72,7 @@ def test_parity_table_has_a_row_per_setting_with_the_seeds_temperatures(tmp_path
 
     monkeypatch.setattr(runstore, "git_commit", lambda: "abc1234")
     monkeypatch.setattr(minibatch_parity, "full_graph_runs",
-                        lambda dataset: {f"{dataset}/gat/ltd/{s}": {"test_acc": 0.82} for s in range(4)})
+                        lambda dataset: {f"{dataset}/gat/ltd/{s}": {"test_acc": 0.82} for s in range(6)})
     store = runstore.RunStore(tmp_path / "parity.jsonl")
     runs = [(3e-4, None, 0.80, 0.02), (3e-4, None, 0.62, -0.07), (6e-6, None, 0.81, 0.3), (6e-6, 256, 0.83, 0.4)]
     for seed, (beta, labels, acc, tau) in enumerate(runs):  # records from before label batches lack the field
@@ -80,6 +80,9 @@ def test_parity_table_has_a_row_per_setting_with_the_seeds_temperatures(tmp_path
         store.add({"dataset": "amazon-computers", "model": "gat", "method": "ltd", "seed": seed % 2, "loop": "minibatch"},
                   config if labels is None else dict(config, label_batch_size=labels),
                   {"test_acc": acc, "epochs": 100, "seconds": 10.0, "tau_mean": tau})
+    store.add({"dataset": "amazon-computers", "model": "gat", "method": "ltd", "seed": 5, "loop": "minibatch"},
+              {"alpha": 0.001, "beta": 6e-6, "batch_size": 256, "max_epochs": 200, "label_batch_size": 256},
+              {"test_acc": 0.85, "epochs": 100, "seconds": 10.0, "tau_mean": 0.5})  # a seed beyond the table's
     args = argparse.Namespace(datasets="amazon-computers", models="gat", seeds="0,1", fanouts=(10, 10),
                               batch_size=256, max_epochs=200, patience=50)
     rows = [line for line in minibatch_parity.table(args, store).splitlines() if line.startswith("| amazon")]
@@ -88,7 +91,10 @@ def test_parity_table_has_a_row_per_setting_with_the_seeds_temperatures(tmp_path
                     "| amazon-computers | gat | 0.001 | 6e-06 | 256 | 82.00 +- 0.00 | 83.00 +- 0.00 | +1.00 | no | 1 "
                     "| +0.40 | 100 | 10 |",
                     "| amazon-computers | gat | 0.001 | 6e-06 | 0 | 82.00 +- 0.00 | 81.00 +- 0.00 | -1.00 | no | 1 "
-                    "| +0.30 | 100 | 10 |"]
+                    "| +0.30 | 100 | 10 |",
+                    # the further-seeds section: the one setting run beyond seeds 0-1, over its seeds 1 and 5
+                    "| amazon-computers | gat | 0.001 | 6e-06 | 256 | 82.00 +- 0.00 | 84.00 +- 1.41 | +2.00 | no | 2 "
+                    "| +0.40 +0.50 | 100 | 10 |"]
 
 
 def test_epoch_swing_keeps_the_epoch_early_stopping_keeps_and_reports_the_spread():
