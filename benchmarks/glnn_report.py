@@ -7,7 +7,8 @@ from common import RESULTS, mean_std
 from runstore import provenance_lines
 
 REPORT = RESULTS / "notes" / "glnn.md"
-COMMAND = "python benchmarks/glnn.py --datasets cora,citeseer --seeds 0,1,2 --threads 1"
+COMMAND = ("python benchmarks/glnn.py --datasets cora,citeseer,amazon-computers,amazon-photo --seeds 0,1,2,3,4 "
+           "--threads 1")
 COLUMNS = ("teacher", "alone", "KD", "FT", "LTD", "LTD-S")
 
 
