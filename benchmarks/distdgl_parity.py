@@ -46,6 +46,7 @@ def _run_args(args, seeds: str) -> list:
 
 def run(args) -> dict:
     teacher = Path(args.data_dir) / "ltd_teacher_logits" / "cora" / f"{TEACHER_FILES[args.model]}.txt"
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="distdgl_parity_") as folder:
         part, _ = _dgl_ltd(["partition", "--dataset", "cora", "--data-dir", args.data_dir, "--model", args.model,
                             "--teacher-logits", teacher, "--parts", args.parts, "--out", Path(folder, "cora"),
@@ -53,7 +54,8 @@ def run(args) -> dict:
         dist, dist_wall = _dgl_ltd(["distill", "--part-config", part["part_config"], "--local-trainers",
                                     args.trainers, *_run_args(args, args.seeds)])
     single, single_wall = _dgl_ltd(["distill", "--teacher-logits", teacher, *_run_args(args, args.seeds)])
-    return {"single": single, "dist": dist, "single_wall": single_wall, "dist_wall": dist_wall}
+    return {"single": single, "dist": dist, "single_wall": single_wall, "dist_wall": dist_wall,
+            "load_before": load_before}
 
 
 def _per_seed(result: dict) -> list:
@@ -82,8 +84,8 @@ def note(args, figures: dict) -> str:
         f"({'within' if abs(gap) <= 1 else 'NOT within'} the 1-point target). The two runs of a seed are not the "
         f"same run: partitioning renumbers the nodes, so the batches' order differs, and each trainer draws its "
         f"own dropout and neighbours. Wall time including starts: single process {figures['single_wall']:.0f} s, "
-        f"DistDGL {figures['dist_wall']:.0f} s (servers and trainers start in about 15-20 s here; the machine was "
-        f"shared with another benchmark).", ""])
+        f"DistDGL {figures['dist_wall']:.0f} s; the machine's load average just before the run (other jobs): "
+        f"{figures['load_before']:.1f}.", ""])
 
 
 def main() -> None:
