@@ -136,8 +136,8 @@ def run(args, store: RunStore) -> None:
             print(f"{dataset} {model} {mode}: {figures['per_100k']:.4f} s per 100k nodes", flush=True)
 
 
-def _row(dataset: str, mlp: dict, name: str, full: dict | None, sampled: dict | None) -> str:
-    cells = [dataset, f"{mlp['nodes']:,}", f"{mlp['per_100k']:.4f} ({mlp['preset']})", name,
+def _row(dataset: str, machine: str, mlp: dict, name: str, full: dict | None, sampled: dict | None) -> str:
+    cells = [dataset, machine, f"{mlp['nodes']:,}", f"{mlp['per_100k']:.4f} ({mlp['preset']})", name,
              f"{full['per_100k']:.3f}" if full else "-", full["how"] if full else "-",
              f"{sampled['per_100k']:.3f} ({','.join(map(str, sampled['fanouts']))})" if sampled else "-",
              f"{full['per_100k'] / mlp['per_100k']:.1f}x" if full else "-",
@@ -145,8 +145,15 @@ def _row(dataset: str, mlp: dict, name: str, full: dict | None, sampled: dict | 
     return "| " + " | ".join(cells) + " |"
 
 
+def _cpu_and_threads(machine: str) -> str:
+    """'AMD EPYC, 2 threads' from a record's machine line ('AMD EPYC, 2 cores, torch threads 2; python ...')."""
+    parts = machine.split(";")[0].split(", ")
+    threads = parts[-1].removeprefix("torch threads ") if len(parts) > 2 else "?"
+    return f"{parts[0].split(' Processor')[0]}, {threads}"
+
+
 def table(store: RunStore) -> list:
-    head = ("| graph | nodes | MLP s/100k (preset) | teacher | full-graph s/100k | how | sampled s/100k (fanouts) | "
+    head = ("| graph | CPU, torch threads | nodes | MLP s/100k (preset) | teacher | full-graph s/100k | how | sampled s/100k (fanouts) | "
             "full-graph / MLP | sampled / MLP |")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for record in sorted(store.find(bench="mlp_inference", mode="mlp"), key=lambda r: r["figures"]["nodes"]):
@@ -155,7 +162,7 @@ def table(store: RunStore) -> list:
         for name in TEACHERS:
             full = store.find(**match, model=name, mode="full-graph")
             sampled = store.find(**match, model=name, mode="sampled")
-            lines.append(_row(key["dataset"], mlp, name, full[0]["figures"] if full else None,
+            lines.append(_row(key["dataset"], _cpu_and_threads(record["machine"]), mlp, name, full[0]["figures"] if full else None,
                               sampled[0]["figures"] if sampled else None))
     return lines
 
@@ -163,8 +170,8 @@ def table(store: RunStore) -> list:
 def write_report(store: RunStore) -> str:
     text = "\n".join([
         "# MLP student against GNN teacher: inference speed", "",
-        "Command: `python benchmarks/mlp_inference.py --threads 1 --sampled-nodes 5000` (and `--table-only` to "
-        "rebuild this file).", *provenance_lines(store), "",
+        "Command: `python benchmarks/mlp_inference.py --threads 1 --sampled-nodes 5000`, and the same with "
+        "`--threads 2` (and `--table-only` to rebuild this file).", *provenance_lines(store), "",
         " ".join(__doc__.split("\n\n")[1].split()), "",
         *[f"* {' '.join(part.strip(' *').split())}" for part in __doc__.split("\n\n")[2].split("\n* ")], "",
         " ".join(__doc__.split("\n\n")[3].split()), "",
