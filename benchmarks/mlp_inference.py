@@ -145,16 +145,14 @@ def _row(dataset: str, machine: str, mlp: dict, name: str, full: dict | None, sa
     return "| " + " | ".join(cells) + " |"
 
 
-def _cpu_and_threads(machine: str) -> str:
-    """'AMD EPYC, 2 threads' from a record's machine line ('AMD EPYC, 2 cores, torch threads 2; python ...')."""
-    parts = machine.split(";")[0].split(", ")
-    threads = parts[-1].removeprefix("torch threads ") if len(parts) > 2 else "?"
-    return f"{parts[0].split(' Processor')[0]}, {threads}"
+def _cpu(machine: str) -> str:
+    """The CPU's name from a record's machine line ('AMD EPYC, 2 cores, torch threads 2; python ...')."""
+    return machine.split(" cores")[0].rsplit(", ", 1)[0].split(" Processor")[0]
 
 
 def table(store: RunStore) -> list:
-    head = ("| graph | CPU, torch threads | nodes | MLP s/100k (preset) | teacher | full-graph s/100k | how | sampled s/100k (fanouts) | "
-            "full-graph / MLP | sampled / MLP |")
+    head = ("| graph | CPU, torch threads | nodes | MLP s/100k (preset) | teacher | full-graph s/100k | how | "
+            "sampled s/100k (fanouts) | full-graph / MLP | sampled / MLP |")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for record in sorted(store.find(bench="mlp_inference", mode="mlp"), key=lambda r: r["figures"]["nodes"]):
         key, mlp = record["key"], record["figures"]
@@ -162,8 +160,8 @@ def table(store: RunStore) -> list:
         for name in TEACHERS:
             full = store.find(**match, model=name, mode="full-graph")
             sampled = store.find(**match, model=name, mode="sampled")
-            lines.append(_row(key["dataset"], _cpu_and_threads(record["machine"]), mlp, name, full[0]["figures"] if full else None,
-                              sampled[0]["figures"] if sampled else None))
+            lines.append(_row(key["dataset"], f"{_cpu(record['machine'])}, {key['threads']}", mlp, name,
+                              full[0]["figures"] if full else None, sampled[0]["figures"] if sampled else None))
     return lines
 
 
