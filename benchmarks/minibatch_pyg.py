@@ -10,11 +10,14 @@ which framework goes first at every batch.
 * PyG: what ``torch_geometric.loader.NeighborLoader`` hands a model: one subgraph holding every
   sampled node (seeds first) and every sampled edge, on which the model computes every layer for
   every node and the loss reads the first ``batch_size`` rows. NeighborLoader itself needs
-  ``pyg-lib`` or ``torch-sparse`` for its sampling; the script tries it first and, when neither is
-  installed (neither has a wheel on PyPI for this stack), builds that subgraph from DGL's own draws
-  (hop 1: the seeds' sampled neighbours; hop 2: the sampled neighbours of the nodes first reached at
-  hop 1, as NeighborLoader samples each node once), outside the timed region. Its figure is then
-  the step alone, a lower bound on a NeighborLoader batch (which also samples).
+  ``pyg-lib`` or ``torch-sparse`` for its sampling (neither has a wheel on PyPI for this stack;
+  ``torch-sparse`` and ``torch-scatter`` build from their source distributions). Where it samples,
+  the PyG figure is ``NeighborLoader``'s own batch (sampling and feature gathering, timed as DGL's
+  are) + the step, for the same seed nodes in the same order. Where it cannot, the script builds
+  that subgraph from DGL's own draws (hop 1: the seeds' sampled neighbours; hop 2: the sampled
+  neighbours of the nodes first reached at hop 1, as NeighborLoader samples each node once),
+  outside the timed region, and the PyG figure is the step alone, a lower bound on a NeighborLoader
+  batch.
 
 Usage: python benchmarks/minibatch_pyg.py [--datasets amazon-computers,planted] [--batches 30] [--threads 1]
 Writes benchmarks/results/notes/minibatch_pyg.md (its hand-written summary kept).
@@ -49,18 +52,31 @@ class SeedRows(nn.Module):
         return self.model(x, edge_index)[:batch_size]
 
 
-def neighbor_loader_status(graph, fanouts, batch_size) -> str:
-    """'works', or the one-line reason PyG's NeighborLoader cannot sample here."""
+def pyg_data(graph):
+    """The graph as PyG's ``Data`` (features and edges; the same edge list DGL samples from)."""
     from torch_geometric.data import Data
-    from torch_geometric.loader import NeighborLoader
 
     src, dst = graph.edges()
-    data = Data(x=graph.ndata["feat"], edge_index=torch.stack([src, dst]), num_nodes=graph.num_nodes())
+    return Data(x=graph.ndata["feat"], edge_index=torch.stack([src, dst]), num_nodes=graph.num_nodes())
+
+
+def neighbor_loader_status(graph, fanouts, batch_size) -> str:
+    """'works', or the one-line reason PyG's NeighborLoader cannot sample here."""
+    from torch_geometric.loader import NeighborLoader
+
     try:
-        next(iter(NeighborLoader(data, num_neighbors=list(fanouts), batch_size=batch_size)))
+        next(iter(NeighborLoader(pyg_data(graph), num_neighbors=list(fanouts), batch_size=batch_size)))
     except ImportError as error:
         return str(error).splitlines()[0]
     return "works"
+
+
+def neighbor_loader(graph, seeds, args):
+    """PyG's NeighborLoader over ``seeds`` in their order (batches of ``args.batch_size``)."""
+    from torch_geometric.loader import NeighborLoader
+
+    return iter(NeighborLoader(pyg_data(graph), num_neighbors=list(args.fanouts), batch_size=args.batch_size,
+                               input_nodes=seeds, shuffle=False))
 
 
 def loader_subgraph(blocks, input_nodes, batch_size: int):
@@ -107,7 +123,22 @@ def cores(graph, teacher):
     return StepCore(dgl_student, cfg), StepCore(SeedRows(pyg_student), cfg)
 
 
-def measure(name: str, graph, teacher, args) -> dict:
+def pyg_batch(loader, blocks, input_nodes, nodes, feat, rows):
+    """(PyG's batch, seconds it took to sample, or 0.0 when built from DGL's draw outside the clock)."""
+    from dgl_ltd.distill.core import Batch
+
+    if loader is None:
+        sub_nodes, edge_index = loader_subgraph(blocks, input_nodes, nodes.shape[0])
+        return Batch((feat[sub_nodes], edge_index, nodes.shape[0]), *rows), sub_nodes.shape[0], 0.0
+    start = time.perf_counter()
+    data = next(loader)
+    seconds = time.perf_counter() - start
+    if not torch.equal(data.n_id[:data.batch_size], nodes):
+        raise RuntimeError("NeighborLoader's seeds differ from DGL's: the two sides would not be comparable")
+    return Batch((data.x, data.edge_index, data.batch_size), *rows), data.num_nodes, seconds
+
+
+def measure(name: str, graph, teacher, args, real_loader: bool) -> dict:
     import dgl
 
     from dgl_ltd.distill.core import Batch
@@ -117,45 +148,52 @@ def measure(name: str, graph, teacher, args) -> dict:
     sampler = dgl.dataloading.NeighborSampler(list(args.fanouts))
     feat, labels, mask = graph.ndata["feat"], graph.ndata["label"], graph.ndata["distill_mask"]
     seeds = torch.randperm(graph.num_nodes(), generator=torch.Generator().manual_seed(0))
-    times = {"sample": [], "dgl": [], "pyg": [], "pyg_nodes": [], "dgl_inputs": []}
+    loader = neighbor_loader(graph, seeds, args) if real_loader else None
+    times = {"sample": [], "dgl": [], "pyg_sample": [], "pyg": [], "pyg_nodes": [], "dgl_inputs": []}
     for index, nodes in enumerate(seeds.split(args.batch_size)[:args.batches + args.warmup]):
+        rows = (teacher[nodes], labels[nodes], mask[nodes])
         start = time.perf_counter()
         with one_sampling_thread():
             input_nodes, _, blocks = sampler.sample(graph, nodes)
-        dgl_batch = Batch((blocks, feat[input_nodes]), teacher[nodes], labels[nodes], mask[nodes])
+        dgl_batch = Batch((blocks, feat[input_nodes]), *rows)
         sample = time.perf_counter() - start
-        sub_nodes, edge_index = loader_subgraph(blocks, input_nodes, nodes.shape[0])
-        pyg_batch = Batch((feat[sub_nodes], edge_index, nodes.shape[0]), teacher[nodes], labels[nodes], mask[nodes])
-        order = [("dgl", dgl_core, dgl_batch), ("pyg", pyg_core, pyg_batch)]
-        for framework, core, batch in order if index % 2 == 0 else order[::-1]:
+        batch, pyg_nodes, pyg_sample = pyg_batch(loader, blocks, input_nodes, nodes, feat, rows)
+        order = [("dgl", dgl_core, dgl_batch), ("pyg", pyg_core, batch)]
+        for framework, core, step_batch in order if index % 2 == 0 else order[::-1]:
             start = time.perf_counter()
-            core.step(batch)
+            core.step(step_batch)
             if index >= args.warmup:
                 times[framework].append(time.perf_counter() - start)
         if index >= args.warmup:
             times["sample"].append(sample)
-            times["pyg_nodes"].append(sub_nodes.shape[0])
+            times["pyg_sample"].append(pyg_sample)
+            times["pyg_nodes"].append(pyg_nodes)
             times["dgl_inputs"].append(input_nodes.shape[0])
     return times
 
 
 def report(args, results: dict, status: str) -> str:
+    real = status == "works"
+    how = ("DGL = sampling + step on blocks; PyG = NeighborLoader's batch (sampling) + step on it." if real else
+           "DGL = sampling + step on blocks; PyG = step on the NeighborLoader-shaped subgraph "
+           "(see the script's docstring: sampling not included, so PyG's figure is a lower bound).")
     lines = ["# DGL blocks vs PyG NeighborLoader subgraphs: seconds per KD mini-batch (issue 15, target 4)", "",
              f"Command: `{command_line()}` (commit {git_commit()}).", f"Machine: {machine()}.", "",
-             "The machine was shared (2 cores; another benchmark on 2 threads and other jobs ran meanwhile);",
-             "both frameworks ran side by side in one process, alternating at every batch, so load hits them alike.",
+             "Both frameworks ran side by side in one process, alternating at every batch, so load hits them alike.",
              "", f"`NeighborLoader` here: {status}.", "",
              f"GraphSAGE ('gcn' aggregator), KD steps (Adam), fanouts {','.join(map(str, args.fanouts))}, batch "
              f"{args.batch_size}, {args.batches} timed batches after {args.warmup} warm-up batches; medians. "
-             "DGL = sampling + step on blocks; PyG = step on the NeighborLoader-shaped subgraph "
-             "(see the script's docstring: sampling not included, so PyG's figure is a lower bound).", "",
-             "| graph | DGL sampling | DGL step | DGL batch | PyG step | PyG / DGL batch | PyG / DGL step | "
-             "DGL input nodes | PyG subgraph nodes |", "|" + " --- |" * 9]
+             + how, "",
+             "| graph | DGL sampling | DGL step | DGL batch | PyG sampling | PyG step | PyG batch | PyG / DGL batch | "
+             "PyG / DGL step | DGL input nodes | PyG subgraph nodes |", "|" + " --- |" * 11]
     for name, t in results.items():
-        sample, dgl_step, pyg_step = (statistics.median(t[k]) for k in ("sample", "dgl", "pyg"))
-        batch = statistics.median(s + d for s, d in zip(t["sample"], t["dgl"]))
-        lines.append(f"| {name} | {sample:.4f} | {dgl_step:.4f} | {batch:.4f} | {pyg_step:.4f} | "
-                     f"**{pyg_step / batch:.2f}** | {pyg_step / dgl_step:.2f} | "
+        medians = [statistics.median(t[k]) for k in ("sample", "dgl", "pyg_sample", "pyg")]
+        dgl_batch = statistics.median(s + d for s, d in zip(t["sample"], t["dgl"]))
+        pyg_batch = statistics.median(s + d for s, d in zip(t["pyg_sample"], t["pyg"]))
+        sample, dgl_step, pyg_sample, pyg_step = medians
+        pyg_sample_cell = f"{pyg_sample:.4f}" if real else "not timed"
+        lines.append(f"| {name} | {sample:.4f} | {dgl_step:.4f} | {dgl_batch:.4f} | {pyg_sample_cell} | "
+                     f"{pyg_step:.4f} | {pyg_batch:.4f} | **{pyg_batch / dgl_batch:.2f}** | {pyg_step / dgl_step:.2f} | "
                      f"{statistics.median(t['dgl_inputs']):.0f} | {statistics.median(t['pyg_nodes']):.0f} |")
     lines += ["", f"Target: DGL at least {TARGET}x faster per batch (the 'PyG / DGL batch' column)."]
     return "\n".join(lines) + "\n"
@@ -177,7 +215,7 @@ def main() -> None:
     for dataset in args.datasets.split(","):
         name, graph, teacher = load_graph(dataset, args)
         status = status or neighbor_loader_status(graph, args.fanouts, args.batch_size)
-        results[name] = measure(name, graph, teacher, args)
+        results[name] = measure(name, graph, teacher, args, real_loader=status == "works")
         print(name, {k: statistics.median(v) for k, v in results[name].items()}, flush=True)
     text = report(args, results, status)
     write_keeping_summary(RESULTS / "notes" / "minibatch_pyg.md", text)

@@ -33,6 +33,30 @@ def test_loader_subgraph_has_the_seeds_first_and_each_sampled_node_once():
     assert got <= set(zip(src.tolist(), dst.tolist()))  # every edge is one of the graph's
 
 
+def test_neighbor_loader_batches_follow_the_seed_order_dgl_samples():
+    pytest.importorskip("torch_geometric")
+    import argparse
+
+    from minibatch_pyg import neighbor_loader, neighbor_loader_status, pyg_batch
+
+    torch.manual_seed(0)
+    src, dst = torch.randint(0, 300, (2, 3000))
+    graph = dgl.graph((src, dst), num_nodes=300)
+    graph.ndata["feat"] = torch.randn(300, 4)
+    status = neighbor_loader_status(graph, (4, 3), 32)
+    if status != "works":
+        pytest.skip(f"PyG cannot sample here: {status}")
+    seeds = torch.randperm(300)
+    loader = neighbor_loader(graph, seeds, argparse.Namespace(fanouts=(4, 3), batch_size=32))
+    for nodes in seeds.split(32)[:3]:
+        rows = (torch.zeros(len(nodes), 3), torch.zeros(len(nodes), dtype=torch.long), torch.ones(len(nodes), dtype=torch.bool))
+        batch, num_nodes, seconds = pyg_batch(loader, None, None, nodes, graph.ndata["feat"], rows)
+        x, edge_index, batch_size = batch.inputs
+        assert batch_size == len(nodes) and seconds > 0 and num_nodes == x.shape[0]
+        assert torch.equal(x[:batch_size], graph.ndata["feat"][nodes])
+        assert int(edge_index.max()) < num_nodes
+
+
 def test_generated_report_keeps_the_hand_written_summary(tmp_path):
     path = tmp_path / "report.md"
     write_keeping_summary(path, "# Title\n\nold table\n")
