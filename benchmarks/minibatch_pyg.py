@@ -178,6 +178,7 @@ def report(args, results: dict, status: str) -> str:
            "DGL = sampling + step on blocks; PyG = step on the NeighborLoader-shaped subgraph "
            "(see the script's docstring: sampling not included, so PyG's figure is a lower bound).")
     lines = ["# DGL blocks vs PyG NeighborLoader subgraphs: seconds per KD mini-batch (issue 15, target 4)", "",
+             "## The last run (written by the script)", "",
              f"Command: `{command_line()}` (commit {git_commit()}).", f"Machine: {machine()}.", "",
              "Both frameworks ran side by side in one process, alternating at every batch, so load hits them alike.",
              "", f"`NeighborLoader` here: {status}.", "",
