@@ -29,7 +29,7 @@ import time
 
 import torch
 
-from common import RESULTS, at_least, choice_list, data_dir, parse_store_args
+from common import RESULTS, at_least, choice_list, data_dir, machine, parse_store_args
 from runstore import RunStore, provenance_lines
 
 DATASETS = ["amazon-computers", "planted"]
@@ -110,7 +110,8 @@ def teacher(name: str, graph):
 
 def run(args, store: RunStore) -> None:
     for dataset in args.datasets.split(","):
-        base = {"bench": "mlp_inference", "dataset": dataset, "threads": args.threads}
+        # the CPU is part of the key: each machine's MLP and teachers are timed in one run of their own
+        base = {"bench": "mlp_inference", "dataset": dataset, "threads": args.threads, "cpu": _cpu(machine())}
         if dataset == "planted":
             base["num_nodes"] = args.num_nodes
         graph = None
@@ -157,10 +158,12 @@ def table(store: RunStore) -> list:
     for record in sorted(store.find(bench="mlp_inference", mode="mlp"), key=lambda r: r["figures"]["nodes"]):
         key, mlp = record["key"], record["figures"]
         match = {k: v for k, v in key.items() if k not in ("model", "mode")}
+        match["cpu"] = key.get("cpu")  # None: only records made before the key held the CPU
         for name in TEACHERS:
             full = store.find(**match, model=name, mode="full-graph")
             sampled = store.find(**match, model=name, mode="sampled")
-            lines.append(_row(key["dataset"], f"{_cpu(record['machine'])}, {key['threads']}", mlp, name,
+            cpu = key.get("cpu", _cpu(record["machine"]))  # records made before the key held the CPU
+            lines.append(_row(key["dataset"], f"{cpu}, {key['threads']}", mlp, name,
                               full[0]["figures"] if full else None, sampled[0]["figures"] if sampled else None))
     return lines
 

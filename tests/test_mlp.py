@@ -40,6 +40,21 @@ def test_mlp_builds_and_reads_only_features():
     assert preset.dropout.p == 0.6 and preset.layers[0].out_features == 128
 
 
+@pytest.mark.parametrize("kwargs", [{"num_layers": 1}, {"num_layers": 3, "norm": "batch"}, {"norm": "layer"}])
+def test_mlp_inference_gives_the_eval_logits_and_leaves_the_module_as_it_was(kwargs):
+    set_seed(0)
+    mlp = MLP(6, 3, hidden=16, dropout=0.5, **kwargs)
+    mlp.train()(torch.randn(32, 6) + 2.0)  # batch norm: running statistics away from their start
+    state = {k: v.clone() for k, v in mlp.state_dict().items()}
+    x = torch.randn(11, 6)
+    logits = mlp.inference(None, x, batch_size=4)
+    assert mlp.training and all(torch.equal(v, mlp.state_dict()[k]) for k, v in state.items())
+    assert torch.allclose(logits, mlp.eval()(x), atol=1e-6) and logits.shape == (11, 3)
+    assert mlp.inference(None, x[:0]).shape == (0, 3)
+    with pytest.raises(UserInputError, match="build it with in_feats=5"):
+        mlp.inference(None, torch.randn(4, 5))
+
+
 def test_mlp_trains_with_batch_norm_on_rows():
     set_seed(0)
     mlp = MLP(4, 2, hidden=8, norm="batch")
