@@ -20,11 +20,14 @@ which framework goes first at every batch.
   batch.
 
 Usage: python benchmarks/minibatch_pyg.py [--datasets amazon-computers,planted] [--batches 30] [--threads 1]
-Writes benchmarks/results/notes/minibatch_pyg.md (its hand-written summary kept).
+[--table-only]. Each graph's medians go to results/runs/minibatch_pyg.jsonl (one record per graph,
+sampler and threads; a new run of the same settings replaces the old in the report); the report,
+results/reports/minibatch_pyg.md, is generated from that store.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -32,13 +35,16 @@ import time
 import torch
 from torch import nn
 
-from common import (ROOT, RESULTS, at_least, choice_list, command_line, data_dir, git_commit, machine,
-                    write_keeping_summary)
+from common import REPORTS, ROOT, RUNS, at_least, choice_list, data_dir
 from minibatch_probe import synthetic_teacher
 from minibatch_worker import fanout_list
+from runstore import RunStore, provenance_lines
 
 sys.path.insert(0, str(ROOT))
 TARGET = 1.5  # DGL at least this many times faster per batch
+STORE = RUNS / "minibatch_pyg.jsonl"
+REPORT = REPORTS / "minibatch_pyg.md"
+COMMAND = "python benchmarks/minibatch_pyg.py [--threads T]"
 
 
 class SeedRows(nn.Module):
@@ -172,31 +178,46 @@ def measure(name: str, graph, teacher, args, real_loader: bool) -> dict:
     return times
 
 
-def report(args, results: dict, status: str) -> str:
-    real = status == "works"
-    how = ("DGL = sampling + step on blocks; PyG = NeighborLoader's batch (sampling) + step on it." if real else
-           "DGL = sampling + step on blocks; PyG = step on the NeighborLoader-shaped subgraph "
-           "(see the script's docstring: sampling not included, so PyG's figure is a lower bound).")
-    lines = ["# DGL blocks vs PyG NeighborLoader subgraphs: seconds per KD mini-batch (issue 15, target 4)", "",
-             "## The last run (written by the script)", "",
-             f"Command: `{command_line()}` (commit {git_commit()}).", f"Machine: {machine()}.", "",
-             "Both frameworks ran side by side in one process, alternating at every batch, so load hits them alike.",
-             "", f"`NeighborLoader` here: {status}.", "",
-             f"GraphSAGE ('gcn' aggregator), KD steps (Adam), fanouts {','.join(map(str, args.fanouts))}, batch "
-             f"{args.batch_size}, {args.batches} timed batches after {args.warmup} warm-up batches; medians. "
-             + how, "",
-             "| graph | DGL sampling | DGL step | DGL batch | PyG sampling | PyG step | PyG batch | PyG / DGL batch | "
-             "PyG / DGL step | DGL input nodes | PyG subgraph nodes |", "|" + " --- |" * 11]
-    for name, t in results.items():
-        medians = [statistics.median(t[k]) for k in ("sample", "dgl", "pyg_sample", "pyg")]
-        dgl_batch = statistics.median(s + d for s, d in zip(t["sample"], t["dgl"]))
-        pyg_batch = statistics.median(s + d for s, d in zip(t["pyg_sample"], t["pyg"]))
-        sample, dgl_step, pyg_sample, pyg_step = medians
-        pyg_sample_cell = f"{pyg_sample:.4f}" if real else "not timed"
-        lines.append(f"| {name} | {sample:.4f} | {dgl_step:.4f} | {dgl_batch:.4f} | {pyg_sample_cell} | "
-                     f"{pyg_step:.4f} | {pyg_batch:.4f} | **{pyg_batch / dgl_batch:.2f}** | {pyg_step / dgl_step:.2f} | "
-                     f"{statistics.median(t['dgl_inputs']):.0f} | {statistics.median(t['pyg_nodes']):.0f} |")
-    lines += ["", f"Target: DGL at least {TARGET}x faster per batch (the 'PyG / DGL batch' column)."]
+def figures(times: dict) -> dict:
+    """The medians a record keeps of one graph's timed batches (seconds; node counts)."""
+    out = {k: statistics.median(times[k]) for k in ("sample", "dgl", "pyg_sample", "pyg", "pyg_nodes", "dgl_inputs")}
+    out["dgl_batch"] = statistics.median(s + d for s, d in zip(times["sample"], times["dgl"]))
+    out["pyg_batch"] = statistics.median(s + d for s, d in zip(times["pyg_sample"], times["pyg"]))
+    return out
+
+
+HOW = {"neighbor_loader": "PyG = NeighborLoader's batch (sampling and feature gathering) + the step on it",
+       "dgl_drawn_subgraph": "PyG = the step alone on the NeighborLoader-shaped subgraph built from DGL's draw "
+                             "outside the clock (no PyG sampler installed): a lower bound"}
+
+
+def row(record: dict) -> str:
+    key, f = record["key"], record["figures"]
+    real = key["pyg_sampler"] == "neighbor_loader"
+    pyg_sample = f"{f['pyg_sample']:.4f}" if real else "not timed"
+    return (f"| {key['graph']} | {key['pyg_sampler'].replace('_', ' ')} | {key['threads']} | {f['sample']:.4f} | "
+            f"{f['dgl']:.4f} | {f['dgl_batch']:.4f} | {pyg_sample} | {f['pyg']:.4f} | {f['pyg_batch']:.4f} | "
+            f"**{f['pyg_batch'] / f['dgl_batch']:.2f}** | {f['pyg'] / f['dgl']:.2f} | {f['dgl_inputs']:.0f} | "
+            f"{f['pyg_nodes']:.0f} | {record['commit']} |")
+
+
+def report(store: RunStore) -> str:
+    """The report, from the store only: a row per record, the real NeighborLoader's first."""
+    records = sorted(store.records.values(), key=lambda r: (r["key"]["pyg_sampler"] != "neighbor_loader",
+                                                            r["key"]["graph"], r["key"]["threads"], r["date"]))
+    settings = sorted({json.dumps(r["config"], sort_keys=True) for r in records})
+    lines = ["# DGL blocks vs PyG NeighborLoader: seconds per KD mini-batch (issue 15, target 4)", "",
+             f"Command: `{COMMAND}`; `--table-only` rewrites this file from the store.", *provenance_lines(store, records),
+             "", "GraphSAGE ('gcn' aggregator), KD steps (Adam), twin students with the same initial weights, the "
+             "same seed nodes in the same order, the two frameworks alternating at every batch; medians over the "
+             "timed batches. DGL = sampling + the step on blocks. " + "; ".join(f"'{k.replace('_', ' ')}': {v}"
+                                                                              for k, v in HOW.items()) + ".", "",
+             *[f"Settings: `{text}`." for text in settings], "",
+             "| graph | PyG side | torch threads | DGL sampling | DGL step | DGL batch | PyG sampling | PyG step | "
+             "PyG batch | PyG / DGL batch | PyG / DGL step | DGL input nodes | PyG subgraph nodes | commit |",
+             "|" + " --- |" * 14, *[row(r) for r in records], "",
+             f"Target: DGL at least {TARGET}x faster per batch (the 'PyG / DGL batch' column). Notes: "
+             "[`notes/minibatch_pyg.md`](../notes/minibatch_pyg.md)."]
     return "\n".join(lines) + "\n"
 
 
@@ -210,16 +231,24 @@ def main() -> None:
     parser.add_argument("--batches", type=at_least(1), default=30, help="timed batches per graph")
     parser.add_argument("--warmup", type=at_least(0), default=3, help="untimed batches first")
     parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the report from the store")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results, status = {}, None
-    for dataset in args.datasets.split(","):
+    store = RunStore(STORE)
+    status = None
+    for dataset in [] if args.table_only else args.datasets.split(","):
         name, graph, teacher = load_graph(dataset, args)
         status = status or neighbor_loader_status(graph, args.fanouts, args.batch_size)
-        results[name] = measure(name, graph, teacher, args, real_loader=status == "works")
-        print(name, {k: statistics.median(v) for k, v in results[name].items()}, flush=True)
-    text = report(args, results, status)
-    write_keeping_summary(RESULTS / "notes" / "minibatch_pyg.md", text)
+        print(f"NeighborLoader here: {status}", flush=True)
+        real = status == "works"
+        times = measure(name, graph, teacher, args, real_loader=real)
+        config = {"fanouts": list(args.fanouts), "batch_size": args.batch_size, "batches": args.batches,
+                  "warmup": args.warmup}
+        key = {"graph": name, "threads": args.threads,
+               "pyg_sampler": "neighbor_loader" if real else "dgl_drawn_subgraph"}
+        store.add(key, config, figures(times))
+    text = report(store)
+    REPORT.write_text(text)
     print(text)
 
 
