@@ -19,8 +19,10 @@ line through log(time) against log(edges) measures the scaling (1 = linear in ed
 
 Usage: python benchmarks/entropy_scaling.py [--sizes 1e4,2e4,5e4,1e5,2e5,5e5,1e6] [--degree 10]
        [--classes 10] [--repeats 5] [--threads 1] [--dense-max 20000] [--no-local]
-Writes its section of benchmarks/results/reports/pyg_vs_dgl.md and reports/entropy_scaling.png (no run store yet:
-the measured sections of 2026-11 are kept in benchmarks/results/notes/pyg_vs_dgl.md).
+Prints its section and draws entropy_scaling.png beside it; ``--out FILE`` also replaces that section
+in FILE and draws the picture beside FILE. It keeps no run store, so nothing it writes is a report
+under results/reports/: its measured section and picture are kept, with their command, in the
+hand-kept note benchmarks/results/notes/pyg_vs_dgl.md (and notes/entropy_scaling.png).
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from common import REPORTS, ROOT, at_least, git_commit, machine
+from common import ROOT, at_least, git_commit, machine
 
 sys.path.insert(0, str(ROOT))
 from benchmarks.pyg.entropy import neighbourhood_entropy as pyg_entropy  # noqa: E402
@@ -179,8 +181,7 @@ def main() -> None:
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--dense-max", type=int, default=20000)
     parser.add_argument("--no-local", action="store_true", help="skip the local-edges control")
-    parser.add_argument("--out", default=str(REPORTS / "pyg_vs_dgl.md"))
-    parser.add_argument("--png", default=str(REPORTS / "entropy_scaling.png"))
+    parser.add_argument("--out", help="a Markdown file whose entropy_scaling section to replace (default: print only)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -189,7 +190,8 @@ def main() -> None:
     local = [] if args.no_local else measure("local", sizes, args, dense=False)
     slopes = slopes_of(rows)
     upper = slopes_of(rows, ("dgl", "pyg"), 1e6)
-    plot(rows, slopes, args.png, local, slopes_of(local, ("dgl", "pyg")) if local else None)
+    png = Path(args.out).with_name("entropy_scaling.png") if args.out else Path("entropy_scaling.png")
+    plot(rows, slopes, png, local, slopes_of(local, ("dgl", "pyg")) if local else None)
 
     def cell(value, skipped=f"skipped (N > {args.dense_max})"):
         return f"{value:.4f}" if value is not None else skipped
@@ -240,7 +242,8 @@ def main() -> None:
         ]
     parts += ["", "![entropy scaling](entropy_scaling.png)"]
     body = "\n".join(parts)
-    replace_section(Path(args.out), "entropy_scaling", body)
+    if args.out:
+        replace_section(Path(args.out), "entropy_scaling", body)
     print(body)
 
 

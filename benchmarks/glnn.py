@@ -24,7 +24,7 @@ single out the nodes the MLP gets wrong.
 
 Usage: python benchmarks/glnn.py [--datasets cora,citeseer] [--teachers graphsage,gcn] [--seeds 0,1,2]
 [--settings transductive,inductive] [--share 0.2] [--threads 1] [--table-only]. Runs are appended to
-results/runs/glnn.jsonl (resumable); the report is results/notes/glnn.md (benchmarks/glnn_report.py).
+results/runs/glnn.jsonl (resumable); the report is results/reports/glnn.md (benchmarks/glnn_report.py).
 """
 from __future__ import annotations
 

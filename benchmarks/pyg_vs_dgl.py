@@ -22,8 +22,9 @@ Usage (from the repository root):
         [--accuracy-dataset cora] [--accuracy-models gcn] [--accuracy-methods teacher,kd,ltd,ltd-s]
         [--seeds 0,1,2] [--threads 1] [--device auto]
 
-Writes its section of benchmarks/results/reports/pyg_vs_dgl.md (entropy_scaling.py writes the other; no run
-store yet: the measured sections of 2026-11 are kept in benchmarks/results/notes/pyg_vs_dgl.md).
+Prints its section; ``--out FILE`` also replaces that section in FILE (entropy_scaling.py writes the
+other). It keeps no run store, so nothing it writes is a report under results/reports/: its measured
+sections are pasted, with their commands, into the hand-kept note benchmarks/results/notes/pyg_vs_dgl.md.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from common import (REPORTS, ROOT, any_model_list, at_least, choice_list, data_dir, dataset_name, git_commit, machine,
+from common import (ROOT, any_model_list, at_least, choice_list, data_dir, dataset_name, git_commit, machine,
                     seed_list)
 
 sys.path.insert(0, str(ROOT))
@@ -67,7 +68,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=at_least(1), default=1)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto (cuda when present), cpu or cuda")
-    parser.add_argument("--out", default=str(REPORTS / "pyg_vs_dgl.md"))
+    parser.add_argument("--out", help="a Markdown file whose pyg_vs_dgl section to replace (default: print only)")
     args = parser.parse_args()
     args.timing = args.timing or ["amazon-computers:gcn,gat"]
     if args.device == "auto":
@@ -298,7 +299,8 @@ def main() -> None:
         header.append(f"Accuracy parity (mean test accuracy within 1 point for every row): **{'met' if acc_ok else 'NOT met'}**.")
     body = "\n".join(header) + "\n\n" + "\n\n".join(sections) + "\n\n<details><summary>Run log</summary>\n\n```\n" + \
         "\n".join(log) + "\n```\n</details>\n"
-    replace_section(Path(args.out), "pyg_vs_dgl", body)
+    if args.out:
+        replace_section(Path(args.out), "pyg_vs_dgl", body)
     print(body)
 
 
