@@ -1,12 +1,17 @@
-"""The report of ``benchmarks/glnn.py``: results/notes/glnn.md, generated from results/runs/glnn.jsonl only."""
+"""The report of ``benchmarks/glnn.py``: results/reports/glnn.md, generated from results/runs/glnn.jsonl only.
+
+The hand-written reading of its tables is results/notes/glnn_notes.md, which the report links to.
+"""
 from __future__ import annotations
 
 import statistics
 
-from common import RESULTS, mean_std
-from runstore import provenance_lines
+from common import REPORTS, RUNS, mean_std, write_text
+from runstore import RunStore, provenance_lines
 
-REPORT = RESULTS / "notes" / "glnn.md"
+STORE = RUNS / "glnn.jsonl"
+REPORT = REPORTS / "glnn.md"
+NOTES_LINK = "[`notes/glnn_notes.md`](../notes/glnn_notes.md)"
 COMMAND = ("python benchmarks/glnn.py --datasets cora,citeseer,amazon-computers,amazon-photo --seeds 0,1,2,3,4 "
            "--threads 1")
 COLUMNS = ("teacher", "alone", "KD", "FT", "LTD", "LTD-S")
@@ -95,34 +100,41 @@ def _grouped(records: list) -> list:
     return [groups[k] for k in sorted(groups)]
 
 
-def write_report(store) -> str:
-    records = list(store.records.values())
-    trans, trans_gaps = accuracy_table(store, "transductive")
-    ind, ind_gaps = accuracy_table(store, "inductive")
-    shares = sorted({r["key"]["share"] for r in records if r["key"].get("setting") == "inductive"})
-    summary = []
-    for name, gaps in (("transductive", trans_gaps), ("inductive", ind_gaps)):
-        if gaps:
-            summary.append(f"{name}: LTD - max(KD, FT tuned) = {statistics.fmean(gaps):+.2f} points on average over "
-                           f"{len(gaps)} rows (target: at least +0.5)")
+def _summary(setting_gaps: list) -> list:
+    return [f"* {name}: LTD - max(KD, FT tuned) = {statistics.fmean(gaps):+.2f} points on average over "
+            f"{len(gaps)} rows (target: at least +0.5)" for name, gaps in setting_gaps if gaps]
+
+
+def _method_lines() -> list:
+    """The methods and settings, as ``glnn.py``'s docstring states them."""
     import glnn
 
-    text = "\n".join([
+    parts = glnn.__doc__.split("\n\n")
+    return [" ".join(parts[1].split()), "",
+            *[f"* {' '.join(part.strip(' *').split())}" for part in parts[2].split("\n* ")]]
+
+
+def report(store: RunStore) -> str:
+    """The whole report, from the store's records only."""
+    trans, trans_gaps = accuracy_table(store, "transductive")
+    ind, ind_gaps = accuracy_table(store, "inductive")
+    shares = sorted({r["key"]["share"] for r in store.records.values() if r["key"].get("setting") == "inductive"})
+    return "\n".join([
         "# GNN-to-MLP distillation (GLNN setting) with learned node temperatures", "",
         f"Command: `{COMMAND}` (and `--table-only` to rebuild this file).", *provenance_lines(store), "",
-        " ".join(glnn.__doc__.split("\n\n")[1].split()), "",
-        *[f"* {' '.join(part.strip(' *').split())}" for part in glnn.__doc__.split("\n\n")[2].split("\n* ")], "",
+        f"The hand-written reading of these tables: {NOTES_LINK}.", "",
+        *_method_lines(), "",
         "Test accuracy in percent, mean ± std over the seeds (count in brackets; the teacher of the "
         "transductive table is one shipped logits file). GLNN's published figure is its GraphSAGE-teacher "
         "student under CPF's splits (20 labels and 30 validation nodes per class), not this split.", "",
         "## Transductive", "", *trans, "",
         "## Inductive (held-out nodes" + (f", share {', '.join(map(str, shares))})" if shares else ")"), "", *ind, "",
-        "## Summary", "", *[f"* {line}" for line in summary], "",
+        "## Summary", "", *_summary([("transductive", trans_gaps), ("inductive", ind_gaps)]), "",
         "## Where LTD's temperatures went (test nodes of the training graph, mean over seeds)", "",
         "### Transductive", "", *temperature_table(store, "transductive"), "",
         "### Inductive", "", *temperature_table(store, "inductive"), ""])
-    notes = RESULTS / "notes" / "glnn_notes.md"
-    if notes.is_file():  # hand-written reading of the tables, kept beside the generated ones
-        text += "\n" + notes.read_text()
-    REPORT.write_text(text)
-    return text
+
+
+def write_report(store: RunStore) -> str:
+    """Write ``REPORT`` from ``store`` (what ``glnn.py`` calls, also with ``--table-only``); return its text."""
+    return write_text(REPORT, report(store))

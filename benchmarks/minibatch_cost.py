@@ -20,10 +20,11 @@ ogbn-products-sized planted graph (``--big-nodes``), in a fresh process (``minib
 timed end to end with the build reported separately.
 
 Each part's figures are kept in ``runs/minibatch_cost.jsonl`` with its command and commit; the report
-is built from that file, so a part can be rerun alone (``--parts``).
+is built from that file only (:func:`report`), so a part can be rerun alone (``--parts``).
 
-Usage: python benchmarks/minibatch_cost.py [--parts lockstep,runs,big] [--repeats 3] [--threads 1]
-Writes benchmarks/results/notes/minibatch_cost.md (its hand-written summary kept) and runs/minibatch_cost.jsonl.
+Usage: python benchmarks/minibatch_cost.py [--parts lockstep,runs,big] [--repeats 3] [--threads 1] [--table-only]
+Writes runs/minibatch_cost.jsonl and benchmarks/results/reports/minibatch_cost.md (the hand-written
+summary is notes/minibatch_cost.md).
 """
 from __future__ import annotations
 
@@ -36,15 +37,15 @@ from pathlib import Path
 
 import torch
 
-from runstore import load_parts, save_parts
-from common import (RESULTS, at_least, choice_list, command_line, data_dir, git_commit, machine,
-                    write_keeping_summary)
+from runstore import RunStore, load_parts, provenance_lines, save_parts
+from common import REPORTS, RUNS, at_least, choice_list, command_line, data_dir, git_commit, write_text
 from minibatch_probe import ProbedDistiller, synthetic_teacher
 from minibatch_worker import fanout_list
 
 METHODS = ("kd", "ltd", "ltd-s")
 PARTS = ("lockstep", "runs", "big")
-RUNS = RESULTS / "runs" / "minibatch_cost.jsonl"
+STORE = RUNS / "minibatch_cost.jsonl"
+REPORT = REPORTS / "minibatch_cost.md"
 
 
 def parse_args():
@@ -61,6 +62,7 @@ def parse_args():
     parser.add_argument("--lockstep-batches", type=at_least(1), default=40)
     parser.add_argument("--parts", type=choice_list(PARTS), default=",".join(PARTS))
     parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the report from the run store")
     return parser.parse_args()
 
 
@@ -217,56 +219,72 @@ def provenance(part: dict) -> str:
     return f"Command: `{part['command']}` (commit {part['commit']}, {part['date']})."
 
 
-def write_report(cache: dict) -> str:
-    lines = ["# Cost per mini-batch: KD, LTD, LTD-S (issue 15, target 3)", "", f"Machine: {machine()}.", "",
+def lockstep_lines(part: dict) -> list:
+    cfg = part["settings"]
+    return ["", "## Per batch, methods in lockstep (headline)", "", provenance(part), "",
+            f"GraphSAGE student, fanouts {cfg['fanouts']}, batch {cfg['batch_size']}, warm-up 0, LTD-S every "
+            f"{cfg['meta_every']} batches, {cfg['threads']} torch thread(s); {cfg['lockstep_batches']} timed batches "
+            f"per method after {cfg['meta_every']} untimed ones, every method on the same seed nodes, the order "
+            "rotating at every batch. A batch = sampling + step core + the loop's bookkeeping (validation left out). "
+            "'median-based' = median seconds (for LTD-S: (K-1) x median plain batch + median learning "
+            "batch, over K), robust to bursts of load.", "",
+            "| graph | method | mean s / batch | s / 1000 seeds | median-based s / batch | learning share | "
+            "/ KD (means) | / KD (median-based) |", "|" + " --- |" * 8,
+            *lockstep_rows(part["figures"], cfg["batch_size"], cfg["meta_every"])]
+
+
+def runs_lines(part: dict) -> list:
+    cfg = part["settings"]
+    return ["", "## Whole Distiller runs", "", provenance(part), "",
+            f"Each repeat runs every method through `Distiller.fit` (interleaved, order rotated every repeat; "
+            f"median over {cfg['repeats']} repeats; {cfg['threads']} torch thread(s)): {cfg['batches']} batches per "
+            f"epoch, {cfg['epochs']} epochs (first dropped). 'batch' = epoch wall time minus its validation pass, "
+            "per batch (sampling + step core + loop); 'learning' / 'plain' = sampling + core of batches with / "
+            "without a learning step; 'val' = the validation pass per epoch (not in 'batch'). Whole runs "
+            "last tens of seconds, so load changes between them make these ratios noisier than the lockstep ones.",
+            "", "| graph | method | s / batch | s / 1000 seeds | sampling | step core | learning | plain | "
+            "learning share | / KD | val s / epoch |", "|" + " --- |" * 11, *cost_rows(part["figures"])]
+
+
+def report(store: RunStore) -> str:
+    """The report, from the parts of ``store`` only (``load_parts``: each part's newest record)."""
+    cache = load_parts(store.path)
+    lines = ["# Cost per mini-batch: KD, LTD, LTD-S (issue 15, target 3)", "", *provenance_lines(store), "",
              "The machine was shared (2 cores; another benchmark on 2 threads and other jobs ran meanwhile, load",
              "average 6-11), so absolute seconds are inflated and noisy; the ratios come from the methods run side",
-             "by side in one process. Targets: LTD at most 3x a KD batch, LTD-S (K = 8) at most 1.3x."]
+             "by side in one process. Targets: LTD at most 3x a KD batch, LTD-S (K = 8) at most 1.3x.",
+             "Hand-written summary: [`notes/minibatch_cost.md`](../notes/minibatch_cost.md)."]
     if "lockstep" in cache:
-        part, cfg = cache["lockstep"], cache["lockstep"]["settings"]
-        lines += ["", "## Per batch, methods in lockstep (headline)", "", provenance(part), "",
-                  f"GraphSAGE student, fanouts {cfg['fanouts']}, batch {cfg['batch_size']}, warm-up 0, LTD-S every "
-                  f"{cfg['meta_every']} batches; {cfg['lockstep_batches']} timed batches per method after "
-                  f"{cfg['meta_every']} untimed ones, every method on the same seed nodes, the order rotating at "
-                  "every batch. A batch = sampling + step core + the loop's bookkeeping (validation left out). "
-                  "'median-based' = median seconds (for LTD-S: (K-1) x median plain batch + median learning "
-                  "batch, over K), robust to bursts of load.", "",
-                  "| graph | method | mean s / batch | s / 1000 seeds | median-based s / batch | learning share | "
-                  "/ KD (means) | / KD (median-based) |", "|" + " --- |" * 8,
-                  *lockstep_rows(part["figures"], cfg["batch_size"], cfg["meta_every"])]
+        lines += lockstep_lines(cache["lockstep"])
     if "runs" in cache:
-        part, cfg = cache["runs"], cache["runs"]["settings"]
-        lines += ["", "## Whole Distiller runs", "", provenance(part), "",
-                  f"Each repeat runs every method through `Distiller.fit` (interleaved, order rotated every repeat; "
-                  f"median over {cfg['repeats']} repeats): {cfg['batches']} batches per epoch, {cfg['epochs']} "
-                  "epochs (first dropped). 'batch' = epoch wall time minus its validation pass, per batch "
-                  "(sampling + step core + loop); 'learning' / 'plain' = sampling + core of batches with / "
-                  "without a learning step; 'val' = the validation pass per epoch (not in 'batch'). Whole runs "
-                  "last tens of seconds, so load changes between them make these ratios noisier than the lockstep ones.",
-                  "", "| graph | method | s / batch | s / 1000 seeds | sampling | step core | learning | plain | "
-                  "learning share | / KD | val s / epoch |", "|" + " --- |" * 11, *cost_rows(part["figures"])]
+        lines += runs_lines(cache["runs"])
     if "big" in cache:
         lines += big_lines(cache["big"])
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def measure(args) -> None:
+    """Run the parts of ``--parts``, storing each as soon as it is done."""
     import datetime
 
-    args = parse_args()
-    torch.set_num_threads(args.threads)
     parts = args.parts.split(",")
-    cache = load_parts(RUNS)
+    cache = load_parts(STORE)
     cells = load_cells(args) if {"lockstep", "runs"} & set(parts) else None
     for part in parts:
         figures = {"lockstep": measure_lockstep, "runs": measure_runs, "big": lambda a, _: big_epoch(a)}[part](args, cells)
+        settings = {k: v for k, v in vars(args).items() if k != "table_only"}
         cache[part] = {"command": command_line(), "commit": git_commit(), "figures": figures,
                        "date": datetime.date.today().isoformat(),
-                       "settings": dict(vars(args), fanouts=",".join(map(str, args.fanouts)))}
-        save_parts(RUNS, cache)
-    text = write_report(cache)
-    write_keeping_summary(RESULTS / "notes" / "minibatch_cost.md", text)
-    print(text)
+                       "settings": dict(settings, fanouts=",".join(map(str, args.fanouts)))}
+        save_parts(STORE, cache)
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.table_only:
+        measure(args)
+    print(write_text(REPORT, report(RunStore(STORE))))
 
 
 if __name__ == "__main__":

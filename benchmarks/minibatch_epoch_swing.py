@@ -7,11 +7,13 @@ the final result is scored). For each ``--label-batch-sizes`` setting (0: the la
 labelled nodes among the batch's seeds; N: on a label batch of N labelled nodes, all of them when
 fewer) it reports the spread of those test accuracies from epoch 20 on, their correlation with the
 validation accuracy that early stopping reads, and the test accuracy of the epoch that early
-stopping with ``--patience`` would have kept. Runs go to ``runs/minibatch_epoch_swing.jsonl`` (every
-epoch's figures); the table to ``notes/minibatch_epoch_swing.md`` (its hand-written summary kept).
+stopping with patience ``PATIENCE`` (minibatch_parity.py's 50) would have kept. Runs go to
+``runs/minibatch_epoch_swing.jsonl`` (every epoch's figures); the table, over every run of the store,
+to ``reports/minibatch_epoch_swing.md`` (``report``); the hand-written findings are in
+``notes/minibatch_epoch_swing.md``.
 
 Usage: python benchmarks/minibatch_epoch_swing.py [--dataset amazon-computers] [--model graphsage] [--seeds 1]
-       [--label-batch-sizes 0,256] [--alpha 0.001] [--beta 0.000006] [--epochs 60] [--patience 50]
+       [--label-batch-sizes 0,256] [--alpha 0.001] [--beta 0.000006] [--epochs 60] [--table-only]
 """
 from __future__ import annotations
 
@@ -20,13 +22,14 @@ import statistics
 
 import torch
 
-from common import (RESULTS, at_least, command_line, data_dir, dataset_name, git_commit, machine, positive_float,
-                    seed_list, write_keeping_summary)
-from minibatch_parity import run_config
-from runstore import RunStore
+from common import REPORTS, RUNS, at_least, data_dir, dataset_name, positive_float, seed_list, table_head, write_text
+from minibatch_parity import PATIENCE, run_config
+from runstore import RunStore, provenance_lines
 
-STORE = RESULTS / "runs" / "minibatch_epoch_swing.jsonl"
+STORE = RUNS / "minibatch_epoch_swing.jsonl"
+REPORT = REPORTS / "minibatch_epoch_swing.md"
 SETTLED = 20  # epochs left out of the spread: the student is still learning
+COMMAND = "python benchmarks/minibatch_epoch_swing.py --epochs 50"  # the runs of the store
 
 
 def parse_args():
@@ -38,7 +41,6 @@ def parse_args():
     parser.add_argument("--alpha", type=positive_float, default=0.001)
     parser.add_argument("--beta", type=positive_float, default=0.000006)
     parser.add_argument("--epochs", type=at_least(SETTLED + 2), default=60)
-    parser.add_argument("--patience", type=at_least(1), default=50)
     parser.add_argument("--table-only", action="store_true")
     return parser.parse_args()
 
@@ -126,32 +128,38 @@ def row(record: dict, patience: int) -> str:
             f"{corr:+.2f} | {kept} | {100 * history[kept]['test_acc']:.2f} |")
 
 
-def table(args, store: RunStore) -> str:
-    records = sorted(store.find(dataset=args.dataset, model=args.model),
-                     key=lambda r: (r["key"]["seed"], r["config"].get("label_batch_size", 0)))
-    commits = sorted({r["commit"] for r in records})
-    lines = [f"# Epoch-to-epoch swing of mini-batch LTD's test accuracy, by label batch ({args.dataset}, {args.model})",
-             "", f"Command: `{command_line()}` (table written at commit {git_commit()}; runs at commits "
-             f"{', '.join(commits) or '-'}).", f"Machine: {machine()}.", "",
-             f"Settings: minibatch_parity.py's (tuned_config, fanouts 10,10, batch 256), student rate {args.alpha:g}, "
-             f"temperature rate {args.beta:g}, no early stopping. Test accuracy of every epoch's end weights through "
-             f"full neighbourhoods; spread over epochs {SETTLED} on; correlation of the validation accuracy (what early "
-             f"stopping reads, on the validation nodes) with it; the epoch early stopping with patience {args.patience} keeps.", "",
-             "| seed | label batch | epochs | test mean | test std | test range | corr(val, test) | kept epoch | "
-             "test at kept epoch |", "|" + " --- |" * 9]
-    lines += [row(r, args.patience) for r in records]
+def rates(records: list, name: str) -> str:
+    """The learning rates ``name`` (``alpha``, ``beta``) of ``records``."""
+    return " / ".join(f"{v:g}" for v in sorted({r["config"][name] for r in records})) or "-"
+
+
+def report(store: RunStore) -> str:
+    """The report, from the store's records only: a table per cell (dataset, model) run."""
+    records = sorted(store.records.values(), key=lambda r: (r["key"]["dataset"], r["key"]["model"], r["key"]["seed"],
+                                                            r["config"].get("label_batch_size", 0)))
+    cells = sorted({(r["key"]["dataset"], r["key"]["model"]) for r in records})
+    lines = [f"# Epoch-to-epoch swing of mini-batch LTD's test accuracy, by label batch "
+             f"({'; '.join(f'{d}, {m}' for d, m in cells)})", "", f"Command: `{COMMAND}`.", "",
+             *provenance_lines(store, records), "",
+             "Settings: minibatch_parity.py's (tuned_config, fanouts 10,10, batch 256), student rate "
+             f"{rates(records, 'alpha')}, temperature rate {rates(records, 'beta')}, no early stopping. Test accuracy "
+             "of every epoch's end weights through full neighbourhoods; spread over epochs "
+             f"{SETTLED} on; correlation of the validation accuracy (what early stopping reads, on the validation "
+             f"nodes) with it; the epoch early stopping with patience {PATIENCE} keeps."]
+    for dataset, model in cells:
+        lines += [""] + ([f"## {dataset}, {model}", ""] if len(cells) > 1 else [])
+        lines += table_head("| seed | label batch | epochs | test mean | test std | test range | corr(val, test) | "
+                            "kept epoch | test at kept epoch |")
+        lines += [row(r, PATIENCE) for r in records if (r["key"]["dataset"], r["key"]["model"]) == (dataset, model)]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
-    store = RunStore(STORE)
     if not args.table_only:
-        run_missing(args, store)
-    text = table(args, store)
-    write_keeping_summary(RESULTS / "notes" / "minibatch_epoch_swing.md", text)
-    print(text)
+        run_missing(args, RunStore(STORE))
+    print(write_text(REPORT, report(RunStore(STORE))))
 
 
 if __name__ == "__main__":

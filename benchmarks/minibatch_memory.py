@@ -14,11 +14,14 @@ boundary, so the build's transient peak (sorting the edge keys) does not hide th
   node's logits by layer-wise inference, temperatures), both O(N) by design.
 
 Full-graph LTD is measured at ``--full-sizes``; the size at which its training peak reaches
-``--budget-gib`` is extrapolated linearly from the two largest measured sizes (labelled an estimate).
+``BUDGET_GIB`` (the machine's 24 GiB) is extrapolated linearly from the two largest measured sizes
+(labelled an estimate).
 
 Usage: python benchmarks/minibatch_memory.py [--sizes 250000,1000000,2449029] [--full-sizes 100000,250000]
-       [--batches 9] [--threads 1]
-Writes benchmarks/results/notes/minibatch_memory.md (its hand-written summary kept), notes/minibatch_memory.png and runs/minibatch_memory.jsonl.
+       [--batches 9] [--threads 1] [--table-only]
+Writes runs/minibatch_memory.jsonl, benchmarks/results/reports/minibatch_memory.md and the picture
+reports/minibatch_memory.png (drawn by ``plots.py`` from the store; the hand-written summary is
+notes/minibatch_memory.md).
 """
 from __future__ import annotations
 
@@ -29,13 +32,18 @@ import sys
 import time
 from pathlib import Path
 
-from runstore import load_parts, save_parts
-from common import (RESULTS, at_least, command_line, git_commit, machine, positive_float,
-                    write_keeping_summary)
+from runstore import RunStore, load_parts, provenance_lines, save_parts
+from common import REPORTS, RUNS, at_least, command_line, git_commit, write_text
 
 GIB = 2 ** 30
 WORKER = Path(__file__).with_name("minibatch_worker.py")
-RUNS = RESULTS / "runs" / "minibatch_memory.jsonl"
+STORE = RUNS / "minibatch_memory.jsonl"
+REPORT = REPORTS / "minibatch_memory.md"
+PICTURE = REPORTS / "minibatch_memory.png"
+# the defaults of the runs' settings; a run stores its own in the part "settings" (the runs stored
+# before that part existed were made with these)
+SETTINGS = {"batches": 9, "full_epochs": 2, "threads": 1}
+BUDGET_GIB = 24.0  # the memory of the machine the runs were made on
 
 
 def size_list(text: str) -> list:
@@ -46,12 +54,11 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=size_list, default=[250_000, 1_000_000, 2_449_029])
     parser.add_argument("--full-sizes", type=size_list, default=[100_000, 250_000])
-    parser.add_argument("--batches", type=at_least(1), default=9, help="mini-batches (warm-up 0, LTD-S every 8: "
-                        "9 batches include two learning steps)")
-    parser.add_argument("--full-epochs", type=at_least(1), default=2)
-    parser.add_argument("--budget-gib", type=positive_float, default=24.0)
-    parser.add_argument("--threads", type=at_least(1), default=1)
-    parser.add_argument("--table-only", action="store_true", help="rebuild the report and plot from the runs file")
+    parser.add_argument("--batches", type=at_least(1), default=SETTINGS["batches"],
+                        help="mini-batches (warm-up 0, LTD-S every 8: 9 batches include two learning steps)")
+    parser.add_argument("--full-epochs", type=at_least(1), default=SETTINGS["full_epochs"])
+    parser.add_argument("--threads", type=at_least(1), default=SETTINGS["threads"])
+    parser.add_argument("--table-only", action="store_true", help="rebuild the report and picture from the store")
     return parser.parse_args()
 
 
@@ -94,75 +101,51 @@ def full_graph_estimate(full: list, budget: float) -> str:
             f"{p1 + slope * (2_449_029 - n1):.1f} GiB)")
 
 
-def plot(mini: list, full: list, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for runs, label, marker in ((mini, "mini-batch LTD-S", "o"), (full, "full-graph LTD", "s")):
-        done = [r for r in runs if "failed" not in r]
-        nodes = [r["num_nodes"] / 1e6 for r in done]
-        ax.plot(nodes, [r["phases"]["train"]["peak"] / GIB for r in done], marker=marker, label=f"{label}: train peak")
-        ax.plot(nodes, [(r["phases"]["train"]["peak"] - r["data"]["total"]) / GIB for r in done], marker=marker,
-                linestyle="--", label=f"{label}: train peak - data")
-    done = sorted((r for r in full if "failed" not in r), key=lambda r: r["num_nodes"])[-2:]
-    if len(done) == 2 and mini:
-        (n0, p0), (n1, p1) = [(r["num_nodes"] / 1e6, r["phases"]["train"]["peak"] / GIB) for r in done]
-        far = max(r["num_nodes"] for r in mini) / 1e6
-        ax.plot([n1, far], [p1, p1 + (p1 - p0) / (n1 - n0) * (far - n1)], color="grey", linestyle=":",
-                label="full-graph LTD: linear estimate")
-    ax.set_xlabel("nodes (millions), average degree 50")
-    ax.set_ylabel("GiB (resident set)")
-    ax.set_title("Peak memory during training, GraphSAGE student")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_report(args, mini: list, full: list, command: str, commit: str) -> str:
-    lines = ["# Memory of mini-batch LTD-S against graph size (issue 15, target 2)", "",
-             f"Command: `{command}` (commit {commit}).", f"Machine: {machine()}.", "",
+def report(store: RunStore) -> str:
+    """The report, from the parts of ``store`` only (``load_parts``: each part's newest record)."""
+    cache = load_parts(store.path)
+    mini, full, cfg = cache["minibatch"], cache["full_graph"], dict(SETTINGS, **cache.get("settings", {}))
+    lines = ["# Memory of mini-batch LTD-S against graph size (issue 15, target 2)", "", *provenance_lines(store),
+             "", f"Command: `{cache['command']}` (commit {cache['commit']}); {cfg['threads']} torch thread(s) per "
+             "process. Hand-written summary: [`notes/minibatch_memory.md`](../notes/minibatch_memory.md).", "",
              "The machine was shared (2 cores, 24 GiB; another benchmark and other jobs ran meanwhile); memory",
              "figures are per process and not affected by the sharing, times are.", "",
              f"One fresh process per row (`minibatch_worker.py`). Mini-batch: LTD-S, GraphSAGE, fanouts 10,10, batch "
-             f"1024, {args.batches} batches (warm-up 0, learning every 8 batches). Full graph: LTD, "
-             f"{args.full_epochs} epochs, learning every epoch. Teacher logits: seeded stand-ins "
+             f"1024, {cfg['batches']} batches (warm-up 0, learning every 8 batches). Full graph: LTD, "
+             f"{cfg['full_epochs']} epochs, learning every epoch. Teacher logits: seeded stand-ins "
              "(`minibatch_probe.synthetic_teacher`). GiB of resident set (VmHWM, reset at each phase). "
              "'data' = the graph's materialised sparse formats + node data + teacher logits, from tensor sizes.", "",
              "| nodes | mode | edges | data | RSS at train start | train peak | train peak - data | "
              "train peak - RSS at start | setup peak | final peak | build peak |",
              "|" + " --- |" * 11]
     lines += [row(r, "mini-batch LTD-S") for r in mini] + [row(r, "full-graph LTD") for r in full]
-    lines += ["", f"Full graph vs {args.budget_gib:g} GiB: {full_graph_estimate(full, args.budget_gib)}.", "",
-              "![peak memory](minibatch_memory.png)"]
+    lines += ["", f"Full graph vs {BUDGET_GIB:g} GiB: {full_graph_estimate(full, BUDGET_GIB)}.", "",
+              f"![peak memory]({PICTURE.name})"]
     return "\n".join(lines) + "\n"
 
 
+def measure(args) -> None:
+    """Run every size in a fresh process and store the runs (with the command, commit and settings)."""
+    mini, full = [], []
+    for nodes in args.full_sizes:
+        full.append(run_worker(nodes, True, args))
+        print("full", nodes, f"{full[-1]['wall']:.0f} s", flush=True)
+    for nodes in args.sizes:
+        mini.append(run_worker(nodes, False, args))
+        print("mini", nodes, f"{mini[-1]['wall']:.0f} s", flush=True)
+    settings = {name: getattr(args, name) for name in SETTINGS}
+    save_parts(STORE, {"command": command_line(), "commit": git_commit(), "minibatch": mini, "full_graph": full,
+                       "settings": settings})
+
+
 def main() -> None:
-    import torch
+    import plots
 
     args = parse_args()
-    torch.set_num_threads(args.threads)  # the workers' setting, so that the report's machine line says it
-    if args.table_only:
-        cache = load_parts(RUNS)
-        mini, full, command, commit = cache["minibatch"], cache["full_graph"], cache["command"], cache["commit"]
-    else:
-        mini, full, command, commit = [], [], command_line(), git_commit()
-        for nodes in args.full_sizes:
-            full.append(run_worker(nodes, True, args))
-            print("full", nodes, f"{full[-1]['wall']:.0f} s", flush=True)
-        for nodes in args.sizes:
-            mini.append(run_worker(nodes, False, args))
-            print("mini", nodes, f"{mini[-1]['wall']:.0f} s", flush=True)
-        save_parts(RUNS, {"command": command, "commit": commit, "minibatch": mini, "full_graph": full})
-    plot(mini, full, RESULTS / "notes" / "minibatch_memory.png")
-    text = write_report(args, mini, full, command, commit)
-    write_keeping_summary(RESULTS / "notes" / "minibatch_memory.md", text)
-    print(text)
+    if not args.table_only:
+        measure(args)
+    plots.memory_picture(STORE, PICTURE.parent)
+    print(write_text(REPORT, report(RunStore(STORE))))
 
 
 if __name__ == "__main__":

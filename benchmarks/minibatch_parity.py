@@ -16,25 +16,30 @@ network's (default: the cell's tuned ones, which were tuned for one full-graph s
 ``--label-batch-size`` the labelled nodes each step's label loss scores (default: the batch size, the
 package's default; 0: the seeds' own, as every run before label batches, whose records lack the
 field). The table has a row per setting stored.
-Writes benchmarks/results/notes/minibatch_parity.md (its hand-written summary kept).
+Writes benchmarks/results/reports/minibatch_parity.md from the two stores only (``report``), over the
+default datasets, models and seeds at the default batch size and epoch limit, whatever a run was
+given; the hand-written findings are in ``notes/minibatch_parity.md``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 
-from common import (RESULTS, at_least, data_dir, dataset_list, git_commit, machine, mean_std,
-                    model_list, positive_float, seed_list, write_keeping_summary)
+from common import (REPORTS, RUNS, at_least, data_dir, dataset_list, mean_std, model_list, positive_float,
+                    seed_list, write_text)
 from minibatch_worker import fanout_list
-from runstore import RunStore
+from runstore import RunStore, provenance_lines
 
-STORE = RESULTS / "runs" / "minibatch_parity.jsonl"
-FULL = RESULTS / "runs" / "reproduction.jsonl"
+STORE = RUNS / "minibatch_parity.jsonl"
+REPORT = REPORTS / "minibatch_parity.md"
+FULL = RUNS / "reproduction.jsonl"  # reproduce.py's store, read from beside STORE
 TARGET = 0.5  # points
-DATASETS, MODELS, SEEDS = "cora,citeseer,amazon-computers", "graphsage,gcn,gat", "0,1,2,3,4"  # the issue's; the note covers them whatever a run was given
+# the issue's cells, seeds and settings: the report covers them whatever a run was given
+DATASETS, MODELS, SEEDS = "cora,citeseer,amazon-computers", "graphsage,gcn,gat", "0,1,2,3,4"
+FANOUTS, BATCH_SIZE, MAX_EPOCHS, PATIENCE = (10, 10), 256, 200, 50
+COMMAND = "python benchmarks/minibatch_parity.py [--alpha LR] [--beta LR] [--label-batch-size N]"
 
 
 def parse_args():
@@ -42,10 +47,10 @@ def parse_args():
     parser.add_argument("--datasets", type=dataset_list, default=DATASETS)
     parser.add_argument("--models", type=model_list, default=MODELS)
     parser.add_argument("--seeds", type=seed_list, default=SEEDS)
-    parser.add_argument("--fanouts", type=fanout_list, default=(10, 10))
-    parser.add_argument("--batch-size", type=at_least(1), default=256)
-    parser.add_argument("--max-epochs", type=at_least(1), default=200)
-    parser.add_argument("--patience", type=at_least(1), default=50)
+    parser.add_argument("--fanouts", type=fanout_list, default=FANOUTS)
+    parser.add_argument("--batch-size", type=at_least(1), default=BATCH_SIZE)
+    parser.add_argument("--max-epochs", type=at_least(1), default=MAX_EPOCHS)
+    parser.add_argument("--patience", type=at_least(1), default=PATIENCE)
     parser.add_argument("--alpha", type=positive_float, default=None,
                         help="the student's learning rate in the mini-batch runs (default: tuned_config's)")
     parser.add_argument("--beta", type=positive_float, default=None,
@@ -103,19 +108,32 @@ def run_missing(args, store: RunStore) -> None:
                 print(dataset, model, seed, f"{res.test_acc:.4f}", f"{res.epochs} epochs", flush=True)
 
 
-def full_graph_runs(dataset: str) -> dict:
-    """``{"<dataset>/<model>/ltd/<seed>": figures}`` of reproduce.py's LTD runs at today's temperature rate."""
+def setting(record: dict) -> tuple:
+    """A run's setting: the student's and the temperature network's learning rates, the label batch size."""
+    return record["config"]["alpha"], record["config"]["beta"], label_batch(record["config"])
+
+
+def full_graph_runs(full: RunStore) -> dict:
+    """``{"<dataset>/<model>/ltd/<seed>": record}`` of reproduce.py's LTD runs of the report's cells at
+    today's temperature rate (the last record of a key wins)."""
     from dgl_ltd.settings import TUNED_BETA
 
-    return {f"{dataset}/{r['key']['model']}/ltd/{r['key']['seed']}": r["figures"]
-            for r in RunStore(FULL).find(dataset=dataset, method="ltd") if r["config"].get("beta") == TUNED_BETA}
+    return {f"{r['key']['dataset']}/{r['key']['model']}/ltd/{r['key']['seed']}": r for r in full.find(method="ltd")
+            if r["key"]["dataset"] in DATASETS.split(",") and r["key"]["model"] in MODELS.split(",")
+            and r["config"].get("beta") == TUNED_BETA}
 
 
-def row(dataset: str, model: str, setting, mini: dict, full: dict, args) -> str:
+def minibatch_runs(store: RunStore, dataset: str, model: str) -> list:
+    """The cell's mini-batch runs at the report's batch size and epoch limit."""
+    return [r for r in store.find(dataset=dataset, model=model, loop="minibatch")
+            if r["config"].get("batch_size") == BATCH_SIZE and r["config"].get("max_epochs") == MAX_EPOCHS]
+
+
+def row(dataset: str, model: str, setting, mini: dict, full: dict, seeds: list) -> str:
     """One table row: the mini-batch runs ``mini`` (``{seed: figures}``) at ``setting`` (the student's
     and the temperature network's learning rates, the label batch size) against the full-graph runs
-    of the same seeds."""
-    seeds = [s for s in map(int, args.seeds.split(",")) if s in mini and f"{dataset}/{model}/ltd/{s}" in full]
+    (``full``: figures by key) of the same ``seeds``."""
+    seeds = [s for s in seeds if s in mini and f"{dataset}/{model}/ltd/{s}" in full]
     if not seeds:
         return f"| {dataset} | {model} | {' | '.join(f'{r:g}' for r in setting) if setting else ' | | '} | not run | | | | 0 | | | |"
     f_mean, f_std = mean_std([100 * full[f"{dataset}/{model}/ltd/{s}"]["test_acc"] for s in seeds])
@@ -132,34 +150,54 @@ HEAD = ("| dataset | model | mini-batch student lr | temperature lr | label batc
         "|" + " --- |" * 13)
 
 
-def table(args, store: RunStore) -> str:
-    lines = ["# Mini-batch LTD vs full-graph LTD: test accuracy (issue 15, target 1)", "",
-             f"Runs: `python benchmarks/minibatch_parity.py [--alpha LR] [--beta LR]` (table written at commit {git_commit()}).",
-             f"Machine: {machine()}.", "",
-             "The machine was shared (2 cores; other benchmarks ran meanwhile): it changes the seconds, not the "
-             "accuracies.", "",
-             f"Mini-batch: fanouts {','.join(map(str, args.fanouts))}, batch {args.batch_size}, tuned_config's settings "
-             f"but the learning rates of the table (warm-up: 20 batches), early stopping with patience {args.patience} epochs, at most "
-             f"{args.max_epochs} epochs. Full graph: `reproduce.py`'s cached runs (same settings, patience 50, at most "
-             "600 epochs). Paper protocol and teacher logits. Mean +- std over the seeds both have, in points.", "",
-             "Label batch: the labelled nodes whose label loss each step scores (0: the labelled nodes among the "
-             "batch's seeds, about batch x 20 per class / nodes of them; else that many of V_L^D, all of them when "
-             "fewer, appended to the seeds).", "",
-             *HEAD]
-    more = []  # rows over every seed both loops have, for cells run on seeds beyond the issue's
-    for dataset in args.datasets.split(","):
-        full = full_graph_runs(dataset)
-        for model in args.models.split(","):
-            runs = [r for r in store.find(dataset=dataset, model=model, loop="minibatch")
-                    if r["config"].get("batch_size") == args.batch_size and r["config"].get("max_epochs") == args.max_epochs]
-            setting = lambda r: (r["config"]["alpha"], r["config"]["beta"], label_batch(r["config"]))  # noqa: E731
-            for chosen in sorted({setting(r) for r in runs}, reverse=True) or [None]:
-                mini = {r["key"]["seed"]: r["figures"] for r in runs if setting(r) == chosen}
-                lines.append(row(dataset, model, chosen, mini, full, args))
-                common = sorted(s for s in mini if f"{dataset}/{model}/ltd/{s}" in full)
-                if set(common) - set(map(int, args.seeds.split(","))):
-                    wider = argparse.Namespace(**{**vars(args), "seeds": ",".join(map(str, common))})
-                    more.append(row(dataset, model, chosen, mini, full, wider))
+def cell_rows(dataset: str, model: str, runs: list, full: dict) -> tuple:
+    """The cell's rows, one per setting, over the issue's seeds; and, for the settings also run on further
+    seeds, the rows over every seed both loops have."""
+    seeds = [int(s) for s in SEEDS.split(",")]
+    rows, more = [], []
+    for chosen in sorted({setting(r) for r in runs}, reverse=True) or [None]:
+        mini = {r["key"]["seed"]: r["figures"] for r in runs if setting(r) == chosen}
+        rows.append(row(dataset, model, chosen, mini, full, seeds))
+        both = sorted(s for s in mini if f"{dataset}/{model}/ltd/{s}" in full)
+        if set(both) - set(seeds):
+            more.append(row(dataset, model, chosen, mini, full, both))
+    return rows, more
+
+
+def config_values(records: list, name: str, default) -> str:
+    """The values of config field ``name`` over ``records`` (``default`` where a record lacks it)."""
+    shown = lambda v: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
+    return " / ".join(sorted({shown(r["config"].get(name, default)) for r in records})) or shown(default)
+
+
+def intro(store: RunStore, used: list, full: RunStore, full_used: list) -> list:
+    return ["# Mini-batch LTD vs full-graph LTD: test accuracy (issue 15, target 1)", "",
+            f"Runs: `{COMMAND}`.", "", *provenance_lines(store, used), "",
+            "Full-graph runs:", *provenance_lines(full, full_used), "",
+            "The machine was shared (2 cores; other benchmarks ran meanwhile): it changes the seconds, not the "
+            "accuracies.", "",
+            f"Mini-batch: fanouts {config_values(used, 'fanouts', FANOUTS)}, batch {BATCH_SIZE}, tuned_config's "
+            "settings but the learning rates of the table (warm-up: 20 batches), early stopping with patience "
+            f"{config_values(used, 'patience', PATIENCE)} epochs, at most {MAX_EPOCHS} epochs. Full graph: "
+            "`reproduce.py`'s cached runs (same settings, patience 50, at most 600 epochs). Paper protocol and "
+            "teacher logits. Mean +- std over the seeds both have, in points.", "",
+            "Label batch: the labelled nodes whose label loss each step scores (0: the labelled nodes among the "
+            "batch's seeds, about batch x 20 per class / nodes of them; else that many of V_L^D, all of them when "
+            "fewer, appended to the seeds).", ""]
+
+
+def report(store: RunStore) -> str:
+    """The report, from the records of ``store`` and of reproduce.py's store beside it only."""
+    full = RunStore(store.path.with_name(FULL.name))
+    full_records = full_graph_runs(full)
+    figures = {key: r["figures"] for key, r in full_records.items()}
+    rows, more, used = [], [], []
+    for dataset in DATASETS.split(","):
+        for model in MODELS.split(","):
+            runs = minibatch_runs(store, dataset, model)
+            cell, further = cell_rows(dataset, model, runs, figures)
+            rows, more, used = rows + cell, more + further, used + runs
+    lines = [*intro(store, used, full, list(full_records.values())), *HEAD, *rows]
     if more:
         lines += ["", "Cells also run on further seeds (both loops), over every seed both have:", "", *HEAD, *more]
     return "\n".join(lines) + "\n"
@@ -168,13 +206,10 @@ def table(args, store: RunStore) -> str:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    store = RunStore(STORE)
     if not args.table_only:
-        run_missing(args, store)
-    # the note covers every dataset, model and seed of the defaults, not only the ones this run was given
-    text = table(argparse.Namespace(**{**vars(args), "datasets": DATASETS, "models": MODELS, "seeds": SEEDS}), store)
-    write_keeping_summary(RESULTS / "notes" / "minibatch_parity.md", text)
-    print(text)
+        run_missing(args, RunStore(STORE))
+    # the report covers every dataset, model and seed of the defaults, not only the ones this run was given
+    print(write_text(REPORT, report(RunStore(STORE))))
 
 
 if __name__ == "__main__":

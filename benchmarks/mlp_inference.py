@@ -20,7 +20,7 @@ its time / N).
 
 Usage: python benchmarks/mlp_inference.py [--datasets amazon-computers,planted] [--num-nodes 1000000]
 [--threads 1] [--table-only]. Runs go to results/runs/mlp_inference.jsonl; report
-results/notes/mlp_inference.md.
+results/reports/mlp_inference.md (hand-written reading: results/notes/mlp_inference_notes.md).
 """
 from __future__ import annotations
 
@@ -29,13 +29,16 @@ import time
 
 import torch
 
-from common import RESULTS, at_least, choice_list, data_dir, machine, parse_store_args
+from common import REPORTS, RUNS, at_least, choice_list, data_dir, machine, parse_store_args, write_text
 from runstore import RunStore, provenance_lines
 
 DATASETS = ["amazon-computers", "planted"]
 TEACHERS = ["graphsage", "gcn"]
-STORE = RESULTS / "runs" / "mlp_inference.jsonl"
-REPORT = RESULTS / "notes" / "mlp_inference.md"
+STORE = RUNS / "mlp_inference.jsonl"
+REPORT = REPORTS / "mlp_inference.md"
+COMMAND = ("Command: `python benchmarks/mlp_inference.py --threads 1 --sampled-nodes 5000`, and the same with "
+           "`--threads 2` (and `--table-only` to rebuild this file).")
+NOTES_LINK = "[`notes/mlp_inference_notes.md`](../notes/mlp_inference_notes.md)"
 PER = 100_000
 
 
@@ -168,20 +171,17 @@ def table(store: RunStore) -> list:
     return lines
 
 
-def write_report(store: RunStore) -> str:
-    text = "\n".join([
+def report(store: RunStore) -> str:
+    """The whole report, from the store's records only."""
+    parts = __doc__.split("\n\n")
+    return "\n".join([
         "# MLP student against GNN teacher: inference speed", "",
-        "Command: `python benchmarks/mlp_inference.py --threads 1 --sampled-nodes 5000`, and the same with "
-        "`--threads 2` (and `--table-only` to rebuild this file).", *provenance_lines(store), "",
-        " ".join(__doc__.split("\n\n")[1].split()), "",
-        *[f"* {' '.join(part.strip(' *').split())}" for part in __doc__.split("\n\n")[2].split("\n* ")], "",
-        " ".join(__doc__.split("\n\n")[3].split()), "",
+        COMMAND, *provenance_lines(store), "",
+        f"The hand-written reading of this table: {NOTES_LINK}.", "",
+        " ".join(parts[1].split()), "",
+        *[f"* {' '.join(part.strip(' *').split())}" for part in parts[2].split("\n* ")], "",
+        " ".join(parts[3].split()), "",
         *table(store), ""])
-    notes = RESULTS / "notes" / "mlp_inference_notes.md"
-    if notes.is_file():
-        text += "\n" + notes.read_text()
-    REPORT.write_text(text)
-    return text
 
 
 def fanout_list(text: str) -> list:
@@ -207,7 +207,7 @@ def main() -> None:
     store = RunStore(STORE)
     if not args.table_only:
         run(args, store)
-    print(write_report(store))
+    print(write_text(REPORT, report(store)))
 
 
 if __name__ == "__main__":

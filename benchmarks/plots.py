@@ -1,10 +1,13 @@
-"""Pictures of the benchmark results: LTD against KD and FT per cell, and seconds per epoch by method.
+"""Pictures of the benchmark results: LTD against KD and FT per cell, seconds per epoch by method, and
+peak memory of mini-batch LTD-S against graph size.
 
 Reads the run stores of ``reproduce.py`` (``results/runs/reproduction.jsonl``: runs of today's
-settings) and ``epoch_cost.py`` (``results/runs/epoch_cost.jsonl``); trains nothing.
+settings), ``epoch_cost.py`` (``results/runs/epoch_cost.jsonl``) and ``minibatch_memory.py``
+(``results/runs/minibatch_memory.jsonl``); trains nothing.
 
 Usage: python benchmarks/plots.py [--seeds 0,1,2,3,4] [--runs benchmarks/results/runs] [--out benchmarks/results/reports]
-Writes ``reproduction_accuracy.png`` and ``epoch_cost_<dataset>.png`` (one per dataset of the epoch_cost store).
+Writes ``reproduction_accuracy.png``, ``epoch_cost_<dataset>.png`` (one per dataset of the epoch_cost store)
+and ``minibatch_memory.png``.
 """
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 import epoch_cost
+import minibatch_memory
 import reproduce
 from common import DATASETS, MODELS, REPORTS, RUNS, mean_std, seed_list
-from runstore import RunStore
+from runstore import RunStore, load_parts
 
 from dgl_ltd.report_plots import new_figure
 
@@ -98,6 +102,40 @@ def cost_figure(costs: dict, dataset: str):
     return figure
 
 
+def memory_figure(mini: list, full: list):
+    """Training peak (and peak minus data) against nodes, mini-batch LTD-S and full-graph LTD, with the
+    full-graph linear estimate carried out to the largest mini-batch graph."""
+    gib = minibatch_memory.GIB
+    figure, ax = new_figure(size=(6, 4))
+    for runs, label, marker in ((mini, "mini-batch LTD-S", "o"), (full, "full-graph LTD", "s")):
+        done = [r for r in runs if "failed" not in r]
+        nodes = [r["num_nodes"] / 1e6 for r in done]
+        ax.plot(nodes, [r["phases"]["train"]["peak"] / gib for r in done], marker=marker, label=f"{label}: train peak")
+        ax.plot(nodes, [(r["phases"]["train"]["peak"] - r["data"]["total"]) / gib for r in done], marker=marker,
+                linestyle="--", label=f"{label}: train peak - data")
+    done = sorted((r for r in full if "failed" not in r), key=lambda r: r["num_nodes"])[-2:]
+    if len(done) == 2 and mini:
+        (n0, p0), (n1, p1) = [(r["num_nodes"] / 1e6, r["phases"]["train"]["peak"] / gib) for r in done]
+        far = max(r["num_nodes"] for r in mini) / 1e6
+        ax.plot([n1, far], [p1, p1 + (p1 - p0) / (n1 - n0) * (far - n1)], color="grey", linestyle=":",
+                label="full-graph LTD: linear estimate")
+    ax.set_xlabel("nodes (millions), average degree 50")
+    ax.set_ylabel("GiB (resident set)")
+    ax.set_title("Peak memory during training, GraphSAGE student")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure
+
+
+def memory_picture(store: Path, out: Path) -> list:
+    """``[out/minibatch_memory.png]`` drawn from the memory store ``store``; ``[]`` when it holds no runs."""
+    parts = load_parts(store) if store.is_file() else {}
+    if "minibatch" not in parts:
+        return []
+    figure = memory_figure(parts["minibatch"], parts.get("full_graph", []))
+    return [save(figure, out / minibatch_memory.PICTURE.name)]
+
+
 def main(argv: list | None = None) -> list:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=seed_list, default="0,1,2,3,4", help="the seeds each cell averages")
@@ -113,6 +151,7 @@ def main(argv: list | None = None) -> list:
         if costs.find(dataset=dataset):
             figure = cost_figure(epoch_cost.dataset_costs(costs, dataset), dataset)
             written.append(save(figure, args.out / f"epoch_cost_{dataset}.png"))
+    written += memory_picture(args.runs / minibatch_memory.STORE.name, args.out)
     for path in written:
         print(path)
     return written

@@ -18,7 +18,8 @@ from runstore import RunStore
 
 # the scripts whose report is written from their store, in the order they are rebuilt
 SCRIPTS = ("teachers", "reproduce", "ltd_variants", "ltd_s_speed", "horizon", "meta_signal", "calibration",
-           "epoch_cost", "dropin", "dropin_rescue", "second_order")
+           "epoch_cost", "dropin", "dropin_rescue", "second_order", "minibatch_pyg", "glnn_report", "mlp_inference",
+           "minibatch_parity", "minibatch_epoch_swing", "minibatch_cost", "minibatch_memory")
 
 
 def reports(out: Path, runs: Path = RUNS) -> list:

@@ -89,14 +89,19 @@ def test_probe_times_every_batch_and_phase():
 
 
 def test_parity_table_has_a_row_per_setting_and_a_section_for_further_seeds(tmp_path, monkeypatch):
-    import argparse
-
     import minibatch_parity
     import runstore
+    from dgl_ltd.settings import TUNED_BETA
 
     monkeypatch.setattr(runstore, "git_commit", lambda: "abc1234")
-    monkeypatch.setattr(minibatch_parity, "full_graph_runs",
-                        lambda dataset: {f"{dataset}/gat/ltd/{s}": {"test_acc": 0.82} for s in range(6)})
+    for name, value in {"DATASETS": "amazon-computers", "MODELS": "gat", "SEEDS": "0,1"}.items():
+        monkeypatch.setattr(minibatch_parity, name, value)
+    full = runstore.RunStore(tmp_path / minibatch_parity.FULL.name)  # reproduce.py's store, beside the parity one
+    for seed in range(6):
+        full.add({"dataset": "amazon-computers", "model": "gat", "method": "ltd", "seed": seed}, {"beta": TUNED_BETA},
+                 {"test_acc": 0.82})
+    full.add({"dataset": "amazon-computers", "model": "gat", "method": "ltd", "seed": 0}, {"beta": 0.001},
+             {"test_acc": 0.5})  # an older temperature rate: not compared
     store = runstore.RunStore(tmp_path / "parity.jsonl")
     runs = [(3e-4, None, 0.80, 0.02), (3e-4, None, 0.62, -0.07), (6e-6, None, 0.81, 0.3), (6e-6, 256, 0.83, 0.4)]
     for seed, (beta, labels, acc, tau) in enumerate(runs):  # records from before label batches lack the field
@@ -107,9 +112,12 @@ def test_parity_table_has_a_row_per_setting_and_a_section_for_further_seeds(tmp_
     store.add({"dataset": "amazon-computers", "model": "gat", "method": "ltd", "seed": 5, "loop": "minibatch"},
               {"alpha": 0.001, "beta": 6e-6, "batch_size": 256, "max_epochs": 200, "label_batch_size": 256},
               {"test_acc": 0.85, "epochs": 100, "seconds": 10.0, "tau_mean": 0.5})  # a seed beyond the table's
-    args = argparse.Namespace(datasets="amazon-computers", models="gat", seeds="0,1", fanouts=(10, 10),
-                              batch_size=256, max_epochs=200, patience=50)
-    rows = [line for line in minibatch_parity.table(args, store).splitlines() if line.startswith("| amazon")]
+    store.add({"dataset": "amazon-computers", "model": "gat", "method": "ltd", "seed": 0, "loop": "minibatch"},
+              {"alpha": 0.001, "beta": 6e-6, "batch_size": 512, "max_epochs": 200, "label_batch_size": 256},
+              {"test_acc": 0.5, "epochs": 100, "seconds": 10.0, "tau_mean": 0.5})  # another batch size: not reported
+    text = minibatch_parity.report(store)
+    assert "(5 records)" in text and "(6 records)" in text  # the provenance of the runs each table uses
+    rows = [line for line in text.splitlines() if line.startswith("| amazon")]
     assert rows == ["| amazon-computers | gat | 0.001 | 0.0003 | 0 | 82.00 +- 0.00 | 71.00 +- 12.73 | -11.00 | no | 2 "
                     "| +0.02 -0.07 | 100 | 10 |",
                     "| amazon-computers | gat | 0.001 | 6e-06 | 256 | 82.00 +- 0.00 | 83.00 +- 0.00 | +1.00 | no | 1 "

@@ -22,6 +22,15 @@ def test_regenerating_the_reports_changes_nothing(tmp_path):
         assert path.read_text() == (common.REPORTS / path.name).read_text(), path.name
 
 
+def test_every_store_has_a_report_and_no_note_is_generated():
+    import importlib
+
+    covered = {importlib.import_module(name).STORE.name for name in regenerate.SCRIPTS}
+    assert covered == {p.name for p in common.RUNS.glob("*.jsonl")}  # no store left without its report
+    for note in common.NOTES.glob("*.md"):  # a note is hand-written: no report's provenance lines in it
+        assert "by `python benchmarks/regenerate.py`" not in note.read_text(), note.name
+
+
 def test_redrawing_the_pictures_changes_nothing(tmp_path):
     pytest.importorskip("matplotlib", reason="the pictures need matplotlib (the [report] or [test] extra)")
     import plots
