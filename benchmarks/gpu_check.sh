@@ -3,7 +3,8 @@
 #   1. build dgl_ltd._C in place with the CUDA kernels (sm_90),
 #   2. probe that a C++ error (TORCH_CHECK) raised inside the extension reaches Python; if it
 #      crashes the interpreter, relink the same objects with another toolchain and probe again,
-#   3. run tests/test_ops.py and tests/test_ops_cuda.py (the CUDA tests, opcheck included, must run, not skip),
+#   3. run tests/test_ops.py, tests/test_ops_cuda.py and tests/test_step_core_device.py (the CUDA tests, opcheck
+#      included, and the step core with GPU tensors: they must run, not skip),
 #   4. time kernel vs eager vs torch.compile vs a copy on the GPU, one call per timed step (latency included),
 #   5. the same with 20 calls per timed step, then the kernel at each row-group width (lanes per row;
 #      DGL_LTD_CUDA_LANES is read once per process, so one benchmark process per width).
@@ -76,7 +77,7 @@ t0=$(date +%s)
 # -n 4 (pytest-xdist, if present): a crashing test fails alone instead of ending the session.
 XDIST=""
 $PY -c "import xdist" 2>/dev/null && XDIST="-n 4"
-timeout 240 $PY -m pytest -q tests/test_ops.py tests/test_ops_cuda.py --noconftest -rs -p no:cacheprovider $XDIST > "$OUT/pytest.log" 2>&1
+timeout 240 $PY -m pytest -q tests/test_ops.py tests/test_ops_cuda.py tests/test_step_core_device.py --noconftest -rs -p no:cacheprovider $XDIST > "$OUT/pytest.log" 2>&1
 echo "pytest rc=$? in $(( $(date +%s) - t0 ))s: $(tail -1 "$OUT/pytest.log")" >> "$ENV"
 
 t0=$(date +%s)
