@@ -115,18 +115,24 @@ def test_parity_table_has_a_row_per_setting_and_a_section_for_further_seeds(tmp_
     store.add({"dataset": "amazon-computers", "model": "gat", "method": "ltd", "seed": 0, "loop": "minibatch"},
               {"alpha": 0.001, "beta": 6e-6, "batch_size": 512, "max_epochs": 200, "label_batch_size": 256},
               {"test_acc": 0.5, "epochs": 100, "seconds": 10.0, "tau_mean": 0.5})  # another batch size: not reported
+    store.add({"dataset": "amazon-computers", "model": "gat", "method": "ltd", "seed": 0, "loop": "minibatch"},
+              {"alpha": 0.001, "beta": 3e-4, "batch_size": 256, "max_epochs": 600, "batches_per_epoch": 1},
+              {"test_acc": 0.823, "epochs": 70, "seconds": 4.0, "tau_mean": 0.1})  # validation after every batch
     text = minibatch_parity.report(store)
-    assert "(5 records)" in text and "(6 records)" in text  # the provenance of the runs each table uses
+    assert text.count("(6 records)") == 2  # the provenance of the runs each table uses
     rows = [line for line in text.splitlines() if line.startswith("| amazon")]
-    assert rows == ["| amazon-computers | gat | 0.001 | 0.0003 | 0 | 82.00 +- 0.00 | 71.00 +- 12.73 | -11.00 | no | 2 "
-                    "| +0.02 -0.07 | 100 | 10 |",
-                    "| amazon-computers | gat | 0.001 | 6e-06 | 256 | 82.00 +- 0.00 | 83.00 +- 0.00 | +1.00 | no | 1 "
-                    "| +0.40 | 100 | 10 |",
-                    "| amazon-computers | gat | 0.001 | 6e-06 | 0 | 82.00 +- 0.00 | 81.00 +- 0.00 | -1.00 | no | 1 "
-                    "| +0.30 | 100 | 10 |",
+    per_epoch = "every epoch, <= 200"
+    assert rows == ["| amazon-computers | gat | 0.001 | 0.0003 | 0 | every batch, <= 600 | 82.00 +- 0.00 | 82.30 +- 0.00 "
+                    "| +0.30 | yes | 1 | +0.10 | 70 | 4 |",
+                    f"| amazon-computers | gat | 0.001 | 0.0003 | 0 | {per_epoch} | 82.00 +- 0.00 | 71.00 +- 12.73 "
+                    "| -11.00 | no | 2 | +0.02 -0.07 | 100 | 10 |",
+                    f"| amazon-computers | gat | 0.001 | 6e-06 | 256 | {per_epoch} | 82.00 +- 0.00 | 83.00 +- 0.00 "
+                    "| +1.00 | no | 1 | +0.40 | 100 | 10 |",
+                    f"| amazon-computers | gat | 0.001 | 6e-06 | 0 | {per_epoch} | 82.00 +- 0.00 | 81.00 +- 0.00 "
+                    "| -1.00 | no | 1 | +0.30 | 100 | 10 |",
                     # the further-seeds section: the one setting run beyond seeds 0-1, over its seeds 1 and 5
-                    "| amazon-computers | gat | 0.001 | 6e-06 | 256 | 82.00 +- 0.00 | 84.00 +- 1.41 | +2.00 | no | 2 "
-                    "| +0.40 +0.50 | 100 | 10 |"]
+                    f"| amazon-computers | gat | 0.001 | 6e-06 | 256 | {per_epoch} | 82.00 +- 0.00 | 84.00 +- 1.41 "
+                    "| +2.00 | no | 2 | +0.40 +0.50 | 100 | 10 |"]
 
 
 def test_epoch_swing_keeps_the_epoch_early_stopping_keeps_and_reports_the_spread():
