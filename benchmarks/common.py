@@ -218,29 +218,6 @@ def command_line() -> str:
     return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *(shlex.quote(a) for a in sys.argv[1:])])
 
 
-
-
-
-GENERATED_HEADING = "## Generated from the run store"
-
-
-def write_keeping_summary(path: Path, text: str) -> None:
-    """Write a generated report to ``path``, keeping the hand-written ``## Summary`` section of the file
-    already there (from its heading to the next ``## `` heading), placed right after the new title."""
-    summary = ""
-    if path.is_file():
-        old = path.read_text()
-        start = old.find("\n## Summary\n")
-        if start >= 0:
-            end = old.find("\n## ", start + 1)
-            summary = old[start + 1:end + 1 if end >= 0 else len(old)].rstrip() + "\n\n"
-    title, _, rest = text.partition("\n")
-    rest = rest.lstrip()
-    if not rest.startswith("## "):  # the summary ends at the next heading: give the generated part one
-        rest = f"{GENERATED_HEADING}\n\n{rest}"
-    path.write_text(f"{title}\n\n{summary}{rest}")
-
-
 def parse_store_args(parser: argparse.ArgumentParser, threads: int = 1) -> argparse.Namespace:
     """Add ``--threads`` and ``--table-only`` to a store-backed benchmark's parser, parse, set the threads."""
     import torch

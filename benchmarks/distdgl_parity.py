@@ -4,8 +4,9 @@ The graph is partitioned into ``--parts`` parts with the paper's teacher logits 
 DistDGL trains with one server per partition and ``--trainers`` gloo trainers on 127.0.0.1
 (``dgl-ltd distill --part-config ... --local-trainers``); the single process runs ``dgl-ltd distill``
 with the same teacher logits, fanouts, global batch, epochs and seeds. Both print one JSON line;
-the note (``benchmarks/results/notes/distdgl.md`` by default) gets the commands, the commit, the
-machine and a table per seed.
+the script prints a text with the commands, the commit, the machine and a table per seed (and writes
+it to ``--out FILE`` when given). It keeps no run store, so nothing it writes is a generated report:
+the measured text is kept, with its command, in the hand-kept note benchmarks/results/notes/distdgl.md.
 
     python benchmarks/distdgl_parity.py --seeds 0,1,2 --epochs 60
 """
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NOTES, ROOT, command_line, data_dir, git_commit, machine, mean_std, seed_list  # noqa: E402
+from common import ROOT, command_line, data_dir, git_commit, machine, mean_std, seed_list  # noqa: E402
 
 TEACHER_FILES = {"gcn": "GCN", "gat": "GAT", "graphsage": "GraphSAGE"}
 
@@ -98,12 +99,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--parts", type=int, default=2)
     parser.add_argument("--trainers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=NOTES / "distdgl.md")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the text to this file (it keeps no store: default, print only)")
     args = parser.parse_args()
     args.data_dir = str(args.data_dir or data_dir())
     text = note(args, run(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
     print(text)
 
 

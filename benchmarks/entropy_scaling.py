@@ -18,11 +18,11 @@ untimed call; every size also checks that the three results agree. The slope of 
 line through log(time) against log(edges) measures the scaling (1 = linear in edges).
 
 Usage: python benchmarks/entropy_scaling.py [--sizes 1e4,2e4,5e4,1e5,2e5,5e5,1e6] [--degree 10]
-       [--classes 10] [--repeats 5] [--threads 1] [--dense-max 20000] [--no-local]
-Prints its section and draws entropy_scaling.png beside it; ``--out FILE`` also replaces that section
-in FILE and draws the picture beside FILE. It keeps no run store, so nothing it writes is a report
-under results/reports/: its measured section and picture are kept, with their command, in the
-hand-kept note benchmarks/results/notes/pyg_vs_dgl.md (and notes/entropy_scaling.png).
+       [--classes 10] [--repeats 5] [--threads 1] [--dense-max 20000] [--no-local] [--out FILE]
+Prints its section; ``--out FILE`` also replaces that section in FILE and draws entropy_scaling.png
+beside FILE (without it, no picture is drawn). It keeps no run store, so nothing it writes is a
+report under results/reports/: its measured section and picture are kept, with their command, in
+the hand-kept note benchmarks/results/notes/pyg_vs_dgl.md (and notes/entropy_scaling.png).
 """
 from __future__ import annotations
 
@@ -190,8 +190,9 @@ def main() -> None:
     local = [] if args.no_local else measure("local", sizes, args, dense=False)
     slopes = slopes_of(rows)
     upper = slopes_of(rows, ("dgl", "pyg"), 1e6)
-    png = Path(args.out).with_name("entropy_scaling.png") if args.out else Path("entropy_scaling.png")
-    plot(rows, slopes, png, local, slopes_of(local, ("dgl", "pyg")) if local else None)
+    if args.out:
+        plot(rows, slopes, Path(args.out).with_name("entropy_scaling.png"), local,
+             slopes_of(local, ("dgl", "pyg")) if local else None)
 
     def cell(value, skipped=f"skipped (N > {args.dense_max})"):
         return f"{value:.4f}" if value is not None else skipped

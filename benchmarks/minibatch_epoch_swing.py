@@ -88,7 +88,7 @@ def run_missing(args, store: RunStore) -> None:
     teacher = load_logits(teacher_logits_path(data_dir(), args.dataset, args.model), graph)
     for labels in args.label_batch_sizes:
         parity = argparse.Namespace(fanouts=(10, 10), batch_size=256, max_epochs=args.epochs, patience=args.epochs,
-                                    alpha=args.alpha, beta=args.beta, label_batch_size=labels)
+                                    alpha=args.alpha, beta=args.beta, label_batch_size=labels, batches_per_epoch=None)
         config = run_config(parity, args.model, args.dataset, graph)
         for seed in map(int, args.seeds.split(",")):
             key = {"dataset": args.dataset, "model": args.model, "seed": seed}

@@ -9,16 +9,17 @@ Mini-batch runs go to a JSON Lines store (``runs/minibatch_parity.jsonl``, :clas
 so an interrupted run resumes and the table is built from the records.
 
 Usage: python benchmarks/minibatch_parity.py [--datasets cora,citeseer,amazon-computers] [--models graphsage,gcn,gat]
-       [--seeds 0,1,2,3,4] [--max-epochs 200] [--alpha LR] [--beta LR] [--label-batch-size N] [--threads 1]
-       [--table-only]
+       [--seeds 0,1,2,3,4] [--fanouts 10,10] [--batch-size 256] [--max-epochs 200] [--patience 50]
+       [--batches-per-epoch B] [--alpha LR] [--beta LR] [--label-batch-size N] [--threads 1] [--table-only]
 ``--alpha`` sets the student's learning rate of the mini-batch runs and ``--beta`` the temperature
 network's (default: the cell's tuned ones, which were tuned for one full-graph step per epoch);
 ``--label-batch-size`` the labelled nodes each step's label loss scores (default: the batch size, the
 package's default; 0: the seeds' own, as every run before label batches, whose records lack the
-field). The table has a row per setting stored.
+field); ``--batches-per-epoch`` makes an epoch (validation, patience) that many batches. The table has
+a row per setting stored (rates, label batch, batches per epoch and epoch limit).
 Writes benchmarks/results/reports/minibatch_parity.md from the two stores only (``report``), over the
-default datasets, models and seeds at the default batch size and epoch limit, whatever a run was
-given; the hand-written findings are in ``notes/minibatch_parity.md``.
+default datasets, models and seeds at the default batch size, whatever a run was given; the
+hand-written findings are in ``notes/minibatch_parity.md``.
 """
 from __future__ import annotations
 

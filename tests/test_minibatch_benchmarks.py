@@ -1,4 +1,4 @@
-"""The mini-batch benchmarks' own helpers: the NeighborLoader-shaped subgraph, kept summaries, the probe."""
+"""The mini-batch benchmarks' own helpers: the NeighborLoader-shaped subgraph, the parity and swing tables, the probe."""
 import sys
 from pathlib import Path
 
@@ -10,7 +10,6 @@ dgl = pytest.importorskip("dgl")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import write_keeping_summary  # noqa: E402
 from minibatch_probe import ProbedDistiller, synthetic_teacher  # noqa: E402
 
 
@@ -55,19 +54,6 @@ def test_neighbor_loader_batches_follow_the_seed_order_dgl_samples():
         assert batch_size == len(nodes) and seconds > 0 and num_nodes == x.shape[0]
         assert torch.equal(x[:batch_size], graph.ndata["feat"][nodes])
         assert int(edge_index.max()) < num_nodes
-
-
-def test_generated_report_keeps_the_hand_written_summary(tmp_path):
-    path = tmp_path / "report.md"
-    write_keeping_summary(path, "# Title\n\nold table\n")
-    path.write_text("# Title\n\n## Summary\n\nby hand\n\n## Table\n\nold table\n")
-    write_keeping_summary(path, "# Title\n\n## Table\n\nnew table\n")
-    assert path.read_text() == "# Title\n\n## Summary\n\nby hand\n\n## Table\n\nnew table\n"
-    # a generated text without a heading of its own gets one, so that rewriting it replaces the old table
-    # instead of keeping it as part of the summary
-    for table in ("table 1", "table 2"):
-        write_keeping_summary(path, f"# Title\n\nCommand: x\n\n{table}\n")
-    assert path.read_text() == "# Title\n\n## Summary\n\nby hand\n\n## Generated from the run store\n\nCommand: x\n\ntable 2\n"
 
 
 def test_probe_times_every_batch_and_phase():

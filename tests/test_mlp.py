@@ -55,6 +55,17 @@ def test_mlp_inference_gives_the_eval_logits_and_leaves_the_module_as_it_was(kwa
         mlp.inference(None, torch.randn(4, 5))
 
 
+def test_mlp_inference_under_autocast_gives_the_forwards_dtype_and_logits():
+    set_seed(0)
+    mlp = MLP(6, 3, hidden=16, num_layers=3).eval()
+    x = torch.randn(11, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, expected = mlp.inference(None, x, batch_size=4), mlp(x)
+        empty = mlp.inference(None, x[:0])
+    assert logits.dtype == expected.dtype == empty.dtype == torch.bfloat16
+    assert torch.equal(logits, expected)
+
+
 def test_mlp_trains_with_batch_norm_on_rows():
     set_seed(0)
     mlp = MLP(4, 2, hidden=8, norm="batch")

@@ -1,4 +1,4 @@
-"""Markdown helpers for ``benchmarks/results/reports/pyg_vs_dgl.md``, which two scripts write.
+"""Markdown helpers for the sections of ``pyg_vs_dgl.py`` and ``entropy_scaling.py`` (``--out FILE``).
 
 ``benchmarks/pyg_vs_dgl.py`` and ``benchmarks/entropy_scaling.py`` each own one section, delimited
 by HTML comments; :func:`replace_section` rewrites one section and keeps the other, so either

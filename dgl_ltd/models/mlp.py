@@ -113,8 +113,9 @@ class MLP(NodeClassifier):
     def inference(self, graph, feat: torch.Tensor, batch_size: int = 16384, device=None) -> torch.Tensor:
         """Logits of every row of ``feat`` in eval mode, ``batch_size`` rows at a time (``graph`` unused).
 
-        The same logits as ``mlp.eval()(feat)``, computed without the training path's copies: the
-        ReLUs work in place on each chunk and the output layer writes straight into the result.
+        The same logits as ``mlp.eval()(feat)`` (under autocast too), computed without the training
+        path's copies: the ReLUs work in place on each chunk and each chunk's logits go straight into
+        one preallocated result.
         """
         check_positive("batch_size", batch_size)
         self._checked(feat)
@@ -122,13 +123,17 @@ class MLP(NodeClassifier):
         self.eval()
         try:
             device = feat.device if device is None else torch.device(device)
-            last = self.layers[-1]
-            out = torch.empty(feat.shape[0], last.out_features, dtype=last.weight.dtype, device=device)
+            out = None
             for start in range(0, feat.shape[0], batch_size):
                 h = feat[start:start + batch_size].to(device)
                 for layer, norm in zip(self.layers[:-1], self.norms):
                     h = norm(layer(h)).relu_()
-                torch.addmm(last.bias, h, last.weight.t(), out=out[start:start + batch_size])
+                logits = self.layers[-1](h)
+                if out is None:
+                    out = logits.new_empty(feat.shape[0], logits.shape[1])
+                out[start:start + logits.shape[0]] = logits
+            if out is None:  # no rows: the dtype the forward would give
+                out = self(feat[:0].to(device))
             return out.to(feat.device)
         finally:
             self.train(was_training)
