@@ -78,6 +78,13 @@ def traced_distiller(student, config: dict, test_mask: torch.Tensor):
     return TracedDistiller(student, "ltd", show_progress=False, **config)
 
 
+def parity_args(args, label_batch_size: int) -> argparse.Namespace:
+    """minibatch_parity.py's settings for these runs: its fanouts and batch, no early stopping, every epoch."""
+    return argparse.Namespace(fanouts=(10, 10), batch_size=256, max_epochs=args.epochs, patience=args.epochs,
+                              alpha=args.alpha, beta=args.beta, label_batch_size=label_batch_size,
+                              batches_per_epoch=None)
+
+
 def run_missing(args, store: RunStore) -> None:
     from dgl_ltd.data import load_dataset, load_logits
     from dgl_ltd.hparams import teacher_logits_path
@@ -87,9 +94,7 @@ def run_missing(args, store: RunStore) -> None:
     graph = load_dataset(args.dataset, data_dir())
     teacher = load_logits(teacher_logits_path(data_dir(), args.dataset, args.model), graph)
     for labels in args.label_batch_sizes:
-        parity = argparse.Namespace(fanouts=(10, 10), batch_size=256, max_epochs=args.epochs, patience=args.epochs,
-                                    alpha=args.alpha, beta=args.beta, label_batch_size=labels, batches_per_epoch=None)
-        config = run_config(parity, args.model, args.dataset, graph)
+        config = run_config(parity_args(args, labels), args.model, args.dataset, graph)
         for seed in map(int, args.seeds.split(",")):
             key = {"dataset": args.dataset, "model": args.model, "seed": seed}
             if store.get(key, config) is not None:

@@ -121,6 +121,20 @@ def test_parity_table_has_a_row_per_setting_and_a_section_for_further_seeds(tmp_
                     "| +2.00 | no | 2 | +0.40 +0.50 | 100 | 10 |"]
 
 
+def test_epoch_swing_runs_take_the_parity_settings_without_early_stopping():
+    import argparse
+
+    from dgl_ltd.data import load_dataset
+    from minibatch_epoch_swing import parity_args
+    from minibatch_parity import run_config
+
+    args = argparse.Namespace(epochs=60, alpha=0.001, beta=6e-6)
+    config = run_config(parity_args(args, 256), "graphsage", "cora", load_dataset("cora"))
+    assert config["fanouts"] == [10, 10] and config["batch_size"] == 256 and config["label_batch_size"] == 256
+    assert config["max_epochs"] == config["patience"] == 60 and "batches_per_epoch" not in config
+    assert (config["alpha"], config["beta"]) == (0.001, 6e-6)
+
+
 def test_epoch_swing_keeps_the_epoch_early_stopping_keeps_and_reports_the_spread():
     from minibatch_epoch_swing import kept_epoch, row
 
