@@ -219,31 +219,39 @@ def provenance(part: dict) -> str:
     return f"Command: `{part['command']}` (commit {part['commit']}, {part['date']})."
 
 
+def section(title: str, part: dict, description: str, head: str, rows: list) -> list:
+    """One part's section of the report: its title, command, description and table."""
+    return ["", f"## {title}", "", provenance(part), "", description, "", head, "|" + " --- |" * (head.count("|") - 1),
+            *rows]
+
+
 def lockstep_lines(part: dict) -> list:
     cfg = part["settings"]
-    return ["", "## Per batch, methods in lockstep (headline)", "", provenance(part), "",
-            f"GraphSAGE student, fanouts {cfg['fanouts']}, batch {cfg['batch_size']}, warm-up 0, LTD-S every "
-            f"{cfg['meta_every']} batches, {cfg['threads']} torch thread(s); {cfg['lockstep_batches']} timed batches "
-            f"per method after {cfg['meta_every']} untimed ones, every method on the same seed nodes, the order "
-            "rotating at every batch. A batch = sampling + step core + the loop's bookkeeping (validation left out). "
-            "'median-based' = median seconds (for LTD-S: (K-1) x median plain batch + median learning "
-            "batch, over K), robust to bursts of load.", "",
-            "| graph | method | mean s / batch | s / 1000 seeds | median-based s / batch | learning share | "
-            "/ KD (means) | / KD (median-based) |", "|" + " --- |" * 8,
-            *lockstep_rows(part["figures"], cfg["batch_size"], cfg["meta_every"])]
+    return section(
+        "Per batch, methods in lockstep (headline)", part,
+        f"GraphSAGE student, fanouts {cfg['fanouts']}, batch {cfg['batch_size']}, warm-up 0, LTD-S every "
+        f"{cfg['meta_every']} batches, {cfg['threads']} torch thread(s); {cfg['lockstep_batches']} timed batches "
+        f"per method after {cfg['meta_every']} untimed ones, every method on the same seed nodes, the order "
+        "rotating at every batch. A batch = sampling + step core + the loop's bookkeeping (validation left out). "
+        "'median-based' = median seconds (for LTD-S: (K-1) x median plain batch + median learning "
+        "batch, over K), robust to bursts of load.",
+        "| graph | method | mean s / batch | s / 1000 seeds | median-based s / batch | learning share | "
+        "/ KD (means) | / KD (median-based) |",
+        lockstep_rows(part["figures"], cfg["batch_size"], cfg["meta_every"]))
 
 
 def runs_lines(part: dict) -> list:
     cfg = part["settings"]
-    return ["", "## Whole Distiller runs", "", provenance(part), "",
-            f"Each repeat runs every method through `Distiller.fit` (interleaved, order rotated every repeat; "
-            f"median over {cfg['repeats']} repeats; {cfg['threads']} torch thread(s)): {cfg['batches']} batches per "
-            f"epoch, {cfg['epochs']} epochs (first dropped). 'batch' = epoch wall time minus its validation pass, "
-            "per batch (sampling + step core + loop); 'learning' / 'plain' = sampling + core of batches with / "
-            "without a learning step; 'val' = the validation pass per epoch (not in 'batch'). Whole runs "
-            "last tens of seconds, so load changes between them make these ratios noisier than the lockstep ones.",
-            "", "| graph | method | s / batch | s / 1000 seeds | sampling | step core | learning | plain | "
-            "learning share | / KD | val s / epoch |", "|" + " --- |" * 11, *cost_rows(part["figures"])]
+    return section(
+        "Whole Distiller runs", part,
+        f"Each repeat runs every method through `Distiller.fit` (interleaved, order rotated every repeat; "
+        f"median over {cfg['repeats']} repeats; {cfg['threads']} torch thread(s)): {cfg['batches']} batches per "
+        f"epoch, {cfg['epochs']} epochs (first dropped). 'batch' = epoch wall time minus its validation pass, "
+        "per batch (sampling + step core + loop); 'learning' / 'plain' = sampling + core of batches with / "
+        "without a learning step; 'val' = the validation pass per epoch (not in 'batch'). Whole runs "
+        "last tens of seconds, so load changes between them make these ratios noisier than the lockstep ones.",
+        "| graph | method | s / batch | s / 1000 seeds | sampling | step core | learning | plain | "
+        "learning share | / KD | val s / epoch |", cost_rows(part["figures"]))
 
 
 def report(store: RunStore) -> str:
